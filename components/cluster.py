@@ -1,0 +1,161 @@
+"""Cluster: an EKS control plane, a managed node group in the private subnets, a k8s provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+)
+NODE_POLICY_ARNS: tuple[str, ...] = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+)
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    """Where the cluster lives and how big it is."""
+
+    cluster_name: str
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: pulumi.Input[Sequence[str]]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    kubernetes_version: str
+    instance_types: tuple[str, ...]
+    ami_type: str
+    node_min: int
+    node_desired: int
+    node_max: int
+    endpoint_public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    encrypt_secrets: bool = False
+    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS with API access entries, OIDC, control-plane logs and IMDSv2-only nodes."""
+
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    nodes: eks.ManagedNodeGroup
+    provider: k8s.Provider
+
+    def __init__(
+        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("bookinfo:index:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        encryption_key_arn = None
+        if args.encrypt_secrets:
+            key = aws.kms.Key(
+                f"{name}-secrets-key",
+                description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
+                enable_key_rotation=True,
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            )
+            encryption_key_arn = key.arn
+
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            # Nodes come from the managed node group below, never from pulumi-eks's
+            # default self-managed group.
+            skip_default_node_group=True,
+            authentication_mode=eks.AuthenticationMode.API,
+            create_oidc_provider=True,
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            endpoint_private_access=True,
+            endpoint_public_access=True,
+            public_access_cidrs=list(args.endpoint_public_access_cidrs),
+            encryption_config_key_arn=encryption_key_arn,
+            deletion_protection=args.protect,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+
+        node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-role-{arn.rsplit('/', 1)[-1]}",
+                role=node_role.name,
+                policy_arn=arn,
+                opts=child,
+            )
+            for arn in NODE_POLICY_ARNS
+        ]
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-node-lt",
+            # IMDSv2 only, and a hop limit of 1 so pods cannot reach the node's credentials.
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+            },
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.nodes = eks.ManagedNodeGroup(
+            f"{name}-nodes",
+            cluster=cluster,
+            node_role=node_role,
+            subnet_ids=args.private_subnet_ids,
+            instance_types=list(args.instance_types),
+            # pulumi-eks defaults to AL2, which has no AMIs for Kubernetes 1.33 and later.
+            ami_type=args.ami_type,
+            scaling_config={
+                "min_size": args.node_min,
+                "desired_size": args.node_desired,
+                "max_size": args.node_max,
+            },
+            launch_template={
+                "id": launch_template.id,
+                "version": launch_template.latest_version.apply(str),
+            },
+            tags=dict(args.tags),
+            # Nodes that join before their role can pull images or run the CNI stay NotReady.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+        )
+
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=child,
+        )
+        self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})

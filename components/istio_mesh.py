@@ -1,0 +1,103 @@
+"""IstioMesh: Istio's base, istiod and gateway Helm charts, in that order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.bookinfo_app import INGRESS_GATEWAY_RELEASE
+
+ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_NAMESPACE = "istio-system"
+INGRESS_NAMESPACE = "istio-ingress"
+# The in-tree AWS cloud provider on EKS turns these into an internet-facing NLB; no AWS
+# Load Balancer Controller is needed.
+NLB_ANNOTATIONS: dict[str, str] = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+}
+
+
+@dataclass(frozen=True)
+class IstioMeshArgs:
+    """Which Istio release to install, and what must exist first."""
+
+    istio_version: str
+    # Charts wait for their pods to be ready, so the nodes must exist before they start.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class IstioMesh(pulumi.ComponentResource):
+    """Istio control plane and an ingress gateway behind an AWS NLB."""
+
+    istiod: k8s.helm.v3.Release
+    gateway: k8s.helm.v3.Release
+    ingress_hostname: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("bookinfo:index:IstioMesh", name, None, opts)
+
+        def chart(
+            role: str,
+            release: str,
+            chart_name: str,
+            namespace: k8s.core.v1.Namespace,
+            after: Sequence[pulumi.Resource],
+            values: dict | None = None,
+        ) -> k8s.helm.v3.Release:
+            return k8s.helm.v3.Release(
+                f"{name}-{role}",
+                # An explicit name: Pulumi would otherwise add a random suffix, and the
+                # gateway chart derives its pods' `istio` label from the release name.
+                name=release,
+                chart=chart_name,
+                version=args.istio_version,
+                namespace=namespace.metadata["name"],
+                repository_opts={"repo": ISTIO_CHART_REPO},
+                values=values or {},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *after]),
+            )
+
+        system_ns = k8s.core.v1.Namespace(
+            f"{name}-system-ns",
+            metadata={"name": ISTIO_NAMESPACE},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        ingress_ns = k8s.core.v1.Namespace(
+            f"{name}-ingress-ns",
+            metadata={"name": INGRESS_NAMESPACE},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        base = chart(
+            "base", "istio-base", "base", system_ns, args.depends_on, {"defaultRevision": "default"}
+        )
+        # istiod's chart expects the CRDs that only the base chart installs.
+        self.istiod = chart("istiod", "istiod", "istiod", system_ns, [base])
+        # The gateway's image is "auto": istiod's injection webhook fills it in.
+        self.gateway = chart(
+            "gateway",
+            INGRESS_GATEWAY_RELEASE,
+            "gateway",
+            ingress_ns,
+            [self.istiod],
+            {"service": {"annotations": dict(NLB_ANNOTATIONS)}},
+        )
+        # Helm waits for the LoadBalancer Service to get its address; read it back.
+        service = k8s.core.v1.Service.get(
+            f"{name}-gateway-service",
+            pulumi.Output.concat(self.gateway.status.namespace, "/", self.gateway.status.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+        )
+        self.ingress_hostname = service.status.apply(
+            lambda s: (
+                (s.load_balancer.ingress or [None])[0].hostname
+                if s and s.load_balancer and s.load_balancer.ingress
+                else ""
+            )
+        )
+        self.register_outputs({"ingressHostname": self.ingress_hostname})

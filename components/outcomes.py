@@ -1,0 +1,149 @@
+"""What each cohort sees on /productpage, derived from a route table and Bookinfo's timeouts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from components.routing import Abort, Delay, HttpRoute, RouteTable, rule_for
+
+# productpage.py getProductReviews: two attempts of requests.get(timeout=3.0); any timeout,
+# error or non-200 answer counts as a failed attempt ("Bug introduced explicitly").
+PRODUCTPAGE_REVIEWS_TIMEOUT_S = 3.0
+PRODUCTPAGE_REVIEWS_ATTEMPTS = 2
+# LibertyRestEndpoint.java: timeout = star_color == "black" ? 10000 : 2500 ms; v1 never calls.
+REVIEWS_RATINGS_TIMEOUT_S: dict[str, float] = {"v2": 10.0, "v3": 2.5}
+STAR_COLOR: dict[str, str] = {"v2": "black", "v3": "red"}
+
+RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
+REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book."
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """One way the reviews part of the page can turn out, and how often."""
+
+    share: float  # fraction of page loads, 0..1
+    reviews_version: str | None  # None: productpage gave up on reviews
+    ratings_unavailable: bool
+    wait_s: float  # delay the mesh adds before the page arrives
+
+    @property
+    def what(self) -> str:
+        if self.reviews_version is None:
+            return "reviews unavailable"
+        if self.reviews_version not in STAR_COLOR:
+            return f"reviews {self.reviews_version}, no stars"
+        if self.ratings_unavailable:
+            return f"reviews {self.reviews_version}, '{RATINGS_UNAVAILABLE}'"
+        return f"reviews {self.reviews_version}, {STAR_COLOR[self.reviews_version]} stars"
+
+    def describe(self) -> str:
+        when = f"waits ~{self.wait_s:g} s, then " if self.wait_s >= 0.5 else ""
+        share = "" if self.share >= 1 else f"{self.share * 100:g} %: "
+        return f"{share}{when}{self.what}"
+
+
+@dataclass(frozen=True)
+class CohortPrediction:
+    """The page as one cohort of users sees it."""
+
+    cohort: str  # "anonymous" or the test user's name
+    outcomes: tuple[PageOutcome, ...]
+
+    def describe(self) -> str:
+        return "; ".join(o.describe() for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One productpage -> reviews call."""
+
+    prob: float
+    ok: bool
+    elapsed_s: float
+    version: str | None
+    ratings_unavailable: bool
+
+
+def _fault_branches(rule: HttpRoute) -> list[tuple[float, Delay | Abort | None]]:
+    """(probability, fault that hit) for one request through `rule`."""
+    if rule.fault is None or rule.fault.percent <= 0:
+        return [(1.0, None)]
+    p = min(rule.fault.percent, 100.0) / 100.0
+    return [(p, rule.fault)] + ([(1.0 - p, None)] if p < 1.0 else [])
+
+
+def _ratings_call(rule: HttpRoute, timeout_s: float) -> list[tuple[float, bool, float]]:
+    """(probability, ratings answered, seconds reviews waited) for one reviews -> ratings call."""
+    branches = []
+    for prob, fault in _fault_branches(rule):
+        if isinstance(fault, Abort):
+            branches.append((prob, False, 0.0))
+        elif isinstance(fault, Delay) and fault.seconds >= timeout_s:
+            branches.append((prob, False, timeout_s))
+        else:
+            branches.append((prob, True, fault.seconds if isinstance(fault, Delay) else 0.0))
+    return branches
+
+
+def _reviews_attempt(routes: RouteTable, user: str | None) -> list[_Attempt]:
+    reviews_rule = rule_for(routes["reviews"], user)
+    ratings_rule = rule_for(routes["ratings"], user)
+    attempts: list[_Attempt] = []
+    total_weight = sum(d.weight for d in reviews_rule.destinations)
+    for dest in reviews_rule.destinations:
+        share = dest.weight / total_weight
+        for f_prob, fault in _fault_branches(reviews_rule):
+            if isinstance(fault, Abort):
+                attempts.append(_Attempt(share * f_prob, False, 0.0, None, False))
+                continue
+            before = fault.seconds if isinstance(fault, Delay) else 0.0
+            calls = (
+                _ratings_call(ratings_rule, REVIEWS_RATINGS_TIMEOUT_S[dest.subset])
+                if dest.subset in REVIEWS_RATINGS_TIMEOUT_S
+                else [(1.0, True, 0.0)]
+            )
+            for r_prob, answered, waited in calls:
+                elapsed = before + waited
+                prob = share * f_prob * r_prob
+                if elapsed >= PRODUCTPAGE_REVIEWS_TIMEOUT_S:
+                    attempts.append(
+                        _Attempt(prob, False, PRODUCTPAGE_REVIEWS_TIMEOUT_S, None, False)
+                    )
+                else:
+                    attempts.append(_Attempt(prob, True, elapsed, dest.subset, not answered))
+    return attempts
+
+
+def predict_cohort(routes: RouteTable, cohort: str, user: str | None) -> CohortPrediction:
+    """Outcomes of loading /productpage as `user` (None: not logged in), merged and sorted."""
+    one = _reviews_attempt(routes, user)
+    paths: list[tuple[float, float, _Attempt | None]] = [(1.0, 0.0, None)]
+    for _ in range(PRODUCTPAGE_REVIEWS_ATTEMPTS):
+        next_paths: list[tuple[float, float, _Attempt | None]] = []
+        for prob, elapsed, done in paths:
+            if done is not None and done.ok:
+                next_paths.append((prob, elapsed, done))
+                continue
+            next_paths.extend((prob * a.prob, elapsed + a.elapsed_s, a) for a in one)
+        paths = next_paths
+    merged: dict[tuple[str | None, bool, float], float] = defaultdict(float)
+    for prob, elapsed, last in paths:
+        assert last is not None
+        key = (last.version if last.ok else None, last.ratings_unavailable, round(elapsed, 1))
+        merged[key] += prob
+    outcomes = tuple(
+        PageOutcome(round(share, 4), version, unavailable, wait)
+        for (version, unavailable, wait), share in sorted(
+            merged.items(), key=lambda kv: (-kv[1], kv[0][2], str(kv[0][0]))
+        )
+        if share > 0
+    )
+    return CohortPrediction(cohort, outcomes)
+
+
+def predict_page(routes: RouteTable, test_user: str) -> tuple[CohortPrediction, CohortPrediction]:
+    """The page for anonymous visitors and for the logged-in test user."""
+    return predict_cohort(routes, ANONYMOUS, None), predict_cohort(routes, test_user, test_user)

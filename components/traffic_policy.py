@@ -1,0 +1,65 @@
+"""TrafficPolicy: the DestinationRules and VirtualServices that put a traffic mode in place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+
+from components.istio_manifests import destination_rule_manifest, virtual_service_manifest
+from components.k8s_objects import register_object
+from components.routing import Mode, TrafficSettings, describe_routes, route_table
+
+
+@dataclass(frozen=True)
+class TrafficPolicyArgs:
+    """The scenario step to apply and its knobs."""
+
+    mode: Mode
+    settings: TrafficSettings = field(default_factory=TrafficSettings)
+    # istiod (validation webhook) and the namespace the objects live in.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class TrafficPolicy(pulumi.ComponentResource):
+    """One DestinationRule and one VirtualService per Bookinfo service, specs set by mode.
+
+    Names never depend on the mode, so a mode change is an in-place update of the same
+    objects, exactly like re-applying the upstream sample files with kubectl.
+    """
+
+    routes: pulumi.Output[dict]
+
+    def __init__(
+        self, name: str, args: TrafficPolicyArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("bookinfo:index:TrafficPolicy", name, None, opts)
+        table = route_table(args.mode, args.settings)
+        prerequisites = list(args.depends_on)
+        rules = {
+            service: register_object(
+                f"{name}-dr-{service}",
+                destination_rule_manifest(service),
+                pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
+            )
+            for service in table
+        }
+        for service, service_rules in table.items():
+            manifest = virtual_service_manifest(service, service_rules)
+            named_hosts = {
+                route["destination"]["host"]
+                for http in manifest["spec"]["http"]
+                for route in http["route"]
+            }
+            register_object(
+                f"{name}-vs-{service}",
+                manifest,
+                # A route naming a subset no DestinationRule defines answers 503.
+                pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[*prerequisites, *(rules[h] for h in sorted(named_hosts))],
+                ),
+            )
+        self.routes = pulumi.Output.from_input(describe_routes(table))
+        self.register_outputs({"mode": args.mode.value, "routes": self.routes})

@@ -1,0 +1,390 @@
+"""Typed stack config: every key validated at once, before any resource is registered."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+from components.bookinfo_app import deployed_versions
+from components.network_plan import MAX_AZS, MIN_AZS, RFC1918, plan_subnets
+from components.routing import MODES, Mode, TrafficSettings, parse_duration
+
+PROJECT = "bookinfo-mesh"
+
+# Istio minor -> the Kubernetes minors it supports (istio.io supportStatus). Add a row only
+# after checking that table; the Helm charts are pinned to the exact istioVersion.
+ISTIO_KUBERNETES_SUPPORT: dict[str, tuple[str, ...]] = {
+    "1.30": ("1.32", "1.33", "1.34", "1.35", "1.36"),
+}
+# Kubernetes minors EKS offers (standard or extended support) in late 2026.
+EKS_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.32", "1.33", "1.34", "1.35", "1.36")
+FAULT_MODES: tuple[Mode, ...] = (Mode.DELAY, Mode.ABORT)
+# Istio rejects delays under 1 ms; beyond 5 min a "delay" is an outage, not a test.
+FAULT_DELAY_RANGE_S = (0.001, 300.0)
+NODE_MAX_LIMIT = 100
+
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
+_PINNED_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# Graviton families carry a "g" after the generation digit: m7g, c6gn, t4g, r8gd.
+_ARM_FAMILY = re.compile(r"[a-z]+\d+g[a-z]*\.")
+
+
+class ConfigProblem(BaseModel):
+    """One bad config key: what it is, what it holds, what would be right."""
+
+    key: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        shown = "(unset)" if self.value is None else json.dumps(self.value)
+        return f"{PROJECT}:{self.key} = {shown}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """All problems of a stack config, reported together."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+
+
+def _suggest(value: str, allowed: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}{_suggest(value, allowed)}")
+    return value
+
+
+def is_arm_instance_type(instance_type: str) -> bool:
+    return _ARM_FAMILY.match(instance_type) is not None
+
+
+def _check_mode(value: Any) -> Any:
+    return _one_of(value, MODES) if isinstance(value, str) else value
+
+
+def _check_test_user(value: str) -> str:
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(
+            "must be a non-empty value of visible ASCII characters (it is sent as the "
+            "HTTP header end-user), without leading or trailing spaces"
+        )
+    return value
+
+
+def _check_fault_delay(value: str) -> str:
+    low, high = FAULT_DELAY_RANGE_S
+    if not low <= parse_duration(value) <= high:
+        raise ValueError(f"must be between 1ms and {high:g}s")
+    return value
+
+
+def _check_abort_status(value: int) -> int:
+    if not 400 <= value <= 599:
+        raise ValueError("must be an HTTP error status, 400 to 599")
+    return value
+
+
+def _check_percent(value: float) -> float:
+    if not 0 <= value <= 100:
+        raise ValueError("must be a percentage from 0 to 100")
+    return value
+
+
+def _check_split_weights(value: dict[str, int]) -> dict[str, int]:
+    subsets = deployed_versions("reviews")
+    unknown = [s for s in value if s not in subsets]
+    if unknown:
+        hint = "".join(_suggest(s, subsets) for s in unknown)
+        raise ValueError(
+            f"names reviews subsets {', '.join(unknown)} that have no pods; "
+            f"allowed subsets: {', '.join(subsets)}{hint}"
+        )
+    if any(w < 0 for w in value.values()):
+        raise ValueError("weights must be non-negative integers")
+    if sum(value.values()) != 100:
+        raise ValueError(
+            f"weights must sum to 100 (they sum to {sum(value.values())}); Istio would "
+            "not complain, it would just send traffic in other proportions than intended"
+        )
+    return value
+
+
+def _check_vpc_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({error})") from None
+    if network.version != 4 or not any(network.subnet_of(block) for block in RFC1918):
+        raise ValueError("must be a private (RFC 1918) range: 10/8, 172.16/12 or 192.168/16")
+    return value
+
+
+def _check_az_count(value: int) -> int:
+    if not MIN_AZS <= value <= MAX_AZS:
+        raise ValueError(
+            f"must be {MIN_AZS} to {MAX_AZS}: EKS needs two AZs, the subnet plan holds four"
+        )
+    return value
+
+
+def _check_kubernetes_version(value: Any) -> Any:
+    return _one_of(str(value), EKS_KUBERNETES_VERSIONS)
+
+
+def _check_instance_types(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must list at least one EC2 instance type, e.g. [t3.large]")
+    bad = [t for t in value if not _INSTANCE_TYPE.fullmatch(t)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} is not an EC2 instance type like t3.large")
+    if len({is_arm_instance_type(t) for t in value}) > 1:
+        raise ValueError("mixes Graviton (arm64) and x86_64 types; one node group runs one AMI")
+    return value
+
+
+def _check_node_count(value: int) -> int:
+    if not 1 <= value <= NODE_MAX_LIMIT:
+        raise ValueError(f"must be 1 to {NODE_MAX_LIMIT}")
+    return value
+
+
+def _check_istio_version(value: str) -> str:
+    match = _PINNED_VERSION.fullmatch(value)
+    if not match or f"{match[1]}.{match[2]}" not in ISTIO_KUBERNETES_SUPPORT:
+        raise ValueError(
+            "must pin an exact Istio release (no 'latest', no range) of a supported minor: "
+            + ", ".join(f"{m}.x" for m in ISTIO_KUBERNETES_SUPPORT)
+        )
+    return value
+
+
+def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must list at least one CIDR that may reach the Kubernetes API")
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as error:
+            raise ValueError(f"{cidr!r} is not a CIDR ({error})") from None
+    return value
+
+
+NodeCount = Annotated[int, AfterValidator(_check_node_count)]
+
+
+class StackConfig(BaseModel):
+    """The project's config keys (camelCase in Pulumi.yaml, snake_case here).
+
+    No defaults here: Pulumi.yaml declares them, and the engine (or stacks.stack_files
+    offline) supplies every declared key to the program.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    mode: Annotated[Mode, BeforeValidator(_check_mode)]
+    test_user: Annotated[str, AfterValidator(_check_test_user)] = Field(alias="testUser")
+    fault_delay: Annotated[str, AfterValidator(_check_fault_delay)] = Field(alias="faultDelay")
+    fault_abort_status: Annotated[int, AfterValidator(_check_abort_status)] = Field(
+        alias="faultAbortStatus"
+    )
+    fault_percent: Annotated[float, AfterValidator(_check_percent)] = Field(alias="faultPercent")
+    split_weights: Annotated[dict[str, int], AfterValidator(_check_split_weights)] = Field(
+        alias="splitWeights"
+    )
+    vpc_cidr: Annotated[str, AfterValidator(_check_vpc_cidr)] = Field(alias="vpcCidr")
+    az_count: Annotated[int, AfterValidator(_check_az_count)] = Field(alias="azCount")
+    nat_gateways: Literal["single", "perAz"] = Field(alias="natGateways")
+    kubernetes_version: Annotated[str, BeforeValidator(_check_kubernetes_version)] = Field(
+        alias="kubernetesVersion"
+    )
+    node_instance_types: Annotated[tuple[str, ...], AfterValidator(_check_instance_types)] = Field(
+        alias="nodeInstanceTypes"
+    )
+    node_min: NodeCount = Field(alias="nodeMin")
+    node_desired: NodeCount = Field(alias="nodeDesired")
+    node_max: NodeCount = Field(alias="nodeMax")
+    istio_version: Annotated[str, AfterValidator(_check_istio_version)] = Field(
+        alias="istioVersion"
+    )
+    production: bool
+    allow_fault_injection: bool = Field(alias="allowFaultInjection")
+    endpoint_public_access_cidrs: Annotated[tuple[str, ...], AfterValidator(_check_cidrs)] = Field(
+        alias="endpointPublicAccessCidrs"
+    )
+    encrypt_secrets: bool = Field(alias="encryptSecrets")
+    protect: bool
+
+    @property
+    def traffic(self) -> TrafficSettings:
+        return TrafficSettings(
+            test_user=self.test_user,
+            fault_delay=self.fault_delay,
+            fault_abort_status=self.fault_abort_status,
+            fault_percent=self.fault_percent,
+            split_weights=dict(self.split_weights),
+        )
+
+    @property
+    def ami_type(self) -> str:
+        """Amazon Linux 2023 (AL2 has no AMIs for these Kubernetes versions) for the nodes' CPU."""
+        arm = is_arm_instance_type(self.node_instance_types[0])
+        return "AL2023_ARM_64_STANDARD" if arm else "AL2023_x86_64_STANDARD"
+
+
+def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Checks that involve several keys; each runs when all of its keys are valid alone."""
+    problems: list[ConfigProblem] = []
+
+    def has(*names: str) -> bool:
+        return all(n in v for n in names)
+
+    if has("node_min", "node_desired", "node_max") and not (
+        v["node_min"] <= v["node_desired"] <= v["node_max"]
+    ):
+        problems.append(
+            ConfigProblem(
+                key="nodeDesired",
+                value={
+                    "nodeMin": v["node_min"],
+                    "nodeDesired": v["node_desired"],
+                    "nodeMax": v["node_max"],
+                },
+                message="must satisfy nodeMin <= nodeDesired <= nodeMax",
+            )
+        )
+    if has("vpc_cidr", "az_count"):
+        try:
+            plan_subnets(v["vpc_cidr"], v["az_count"])
+        except ValueError as error:
+            problems.append(ConfigProblem(key="vpcCidr", value=v["vpc_cidr"], message=str(error)))
+    if has("istio_version", "kubernetes_version"):
+        supported = ISTIO_KUBERNETES_SUPPORT[".".join(v["istio_version"].split(".")[:2])]
+        if v["kubernetes_version"] not in supported:
+            problems.append(
+                ConfigProblem(
+                    key="kubernetesVersion",
+                    value=v["kubernetes_version"],
+                    message=f"Istio {v['istio_version']} supports Kubernetes "
+                    + ", ".join(supported),
+                )
+            )
+    if (
+        has("production", "mode", "allow_fault_injection")
+        and v["production"]
+        and v["mode"] in FAULT_MODES
+        and not v["allow_fault_injection"]
+    ):
+        problems.append(
+            ConfigProblem(
+                key="mode",
+                value=v["mode"].value,
+                message="injects faults into a production stack; set allowFaultInjection: true "
+                "to do it on purpose",
+            )
+        )
+    if (
+        has("production", "endpoint_public_access_cidrs")
+        and v["production"]
+        and any(ipaddress.ip_network(c).prefixlen == 0 for c in v["endpoint_public_access_cidrs"])
+    ):
+        problems.append(
+            ConfigProblem(
+                key="endpointPublicAccessCidrs",
+                value=list(v["endpoint_public_access_cidrs"]),
+                message="opens the production Kubernetes API to the whole internet; list your "
+                "office or CI CIDRs",
+            )
+        )
+    return problems
+
+
+CONFIG_KEYS: tuple[str, ...] = tuple(
+    field.alias or name for name, field in StackConfig.model_fields.items()
+)
+
+
+def _decode(raw: str) -> Any:
+    """Config arrives as strings; lists and objects as JSON, like pulumi.Config.get_object."""
+    if raw[:1] in ("[", "{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+_FIELD_ADAPTERS: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    name: (
+        info.alias or name,
+        TypeAdapter(
+            Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        ),
+    )
+    for name, info in StackConfig.model_fields.items()
+}
+
+
+def parse_stack_config(raw: Mapping[str, str]) -> StackConfig:
+    """Validate the project's config (key without namespace -> string, as the engine gives it).
+
+    Every key is checked on its own, then every cross-key rule whose keys are valid, so one
+    run reports all problems; ConfigError lists them.
+    """
+    decoded = {key: _decode(value) for key, value in raw.items()}
+    problems = [
+        ConfigProblem(
+            key=key,
+            value=value,
+            message="is not a config key of this project" + _suggest(key, CONFIG_KEYS),
+        )
+        for key, value in decoded.items()
+        if key not in CONFIG_KEYS
+    ]
+    values: dict[str, Any] = {}
+    for name, (key, adapter) in _FIELD_ADAPTERS.items():
+        if key not in decoded:
+            problems.append(
+                ConfigProblem(
+                    key=key,
+                    value=None,
+                    message="is not set, and Pulumi.yaml declares no default for it",
+                )
+            )
+            continue
+        try:
+            values[name] = adapter.validate_python(decoded[key])
+        except ValidationError as error:
+            first = error.errors()[0]
+            problems.append(
+                ConfigProblem(
+                    key=key,
+                    value=decoded[key],
+                    message=str(first["msg"]).removeprefix("Value error, "),
+                )
+            )
+    problems.extend(_cross_key_problems(values))
+    if problems:
+        raise ConfigError(problems)
+    return StackConfig.model_validate(values)

@@ -1,0 +1,221 @@
+"""Runs the real program under Pulumi's mock engine and records every registration."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.settings import ROOT, SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from stacks.stack_files import ROOT as PROJECT_ROOT
+from stacks.stack_files import load_engine_config, project_name
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# Clearly not an address anyone can reach: the mock's answer for the gateway's NLB.
+MOCK_LB_HOSTNAME = "mock-istio-ingressgateway.elb.{region}.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource as the engine saw it: type, name, parent, dependencies and inputs."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    remote: bool
+    read: bool  # a `.get()` of an existing object, not something the program creates
+    protect: bool
+    provider: str | None
+    dependencies: tuple[str, ...]
+    inputs: Mapping[str, Any]  # secrets replaced by "[secret]"
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """What one mocked `pulumi up` of a stack registered and exported."""
+
+    stack: str
+    config: Mapping[str, str]
+    resources: tuple[RegisteredResource, ...]
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+    def of_type(self, type_: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> RegisteredResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+
+def _plain(value: Any) -> Any:
+    """Protobuf Struct JSON -> plain data: whole floats back to ints, secrets masked."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]:
+            return SECRET
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    return value
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Answers what the program really asks of its providers, deterministically."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        outputs = dict(args.inputs)
+        if args.typ == "eks:index:Cluster":
+            # A remote component: only it is registered; its kubeconfig feeds the provider.
+            kubeconfig = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": args.inputs.get("name", args.name),
+                        "cluster": {"server": "https://mock.eks.amazonaws.com"},
+                    }
+                ],
+            }
+            outputs |= {"kubeconfig": kubeconfig, "kubeconfigJson": json.dumps(kubeconfig)}
+        elif args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {
+                "name": args.inputs.get("name"),
+                "namespace": args.inputs.get("namespace"),
+                "chart": args.inputs.get("chart"),
+                "version": args.inputs.get("version"),
+                "status": "deployed",
+            }
+        elif args.typ == "kubernetes:core/v1:Service" and args.resource_id:
+            namespace, _, name = args.resource_id.partition("/")
+            outputs = {
+                "metadata": {"name": name, "namespace": namespace},
+                "status": {
+                    "loadBalancer": {
+                        "ingress": [{"hostname": MOCK_LB_HOSTNAME.format(region=self.region)}]
+                    }
+                },
+            }
+        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            outputs["latestVersion"] = 1
+        if args.typ.startswith("aws:"):
+            outputs.setdefault("arn", f"arn:aws:mock:{self.region}::{args.name}")
+        return args.resource_id or f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abcd"
+            return {
+                "id": self.region,
+                "names": [f"{self.region}{c}" for c in letters],
+                "zoneIds": [f"apne2-az{i + 1}" for i in range(len(letters))],
+            }
+        return {}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The stock mock monitor, plus a record of parents, dependencies and options.
+
+    Resource references are turned off: with them, a resource passed as an input
+    (ManagedNodeGroup(cluster=...)) is rehydrated on another thread and the run hangs.
+    """
+
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[RegisteredResource] = []
+
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.id == "resourceReferences":
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
+        return super().SupportsFeature(request)
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
+        info = super().GetDeploymentInfo(request)
+        features = [
+            f
+            for f in info.supportedFeatures
+            if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
+        ]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+    def _record(self, request: Any, urn: str, read: bool, inputs: Any) -> None:
+        self.records.append(
+            RegisteredResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=read or bool(request.custom),
+                remote=not read and bool(request.remote),
+                read=read,
+                protect=not read and bool(request.protect),
+                provider=request.provider or None,
+                dependencies=tuple(sorted(set(getattr(request, "dependencies", ())))),
+                inputs=_plain(json_format.MessageToDict(inputs)),
+            )
+        )
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, response.urn, read=False, inputs=request.object)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        response = super().ReadResource(request)
+        self._record(request, response.urn, read=True, inputs=request.properties)
+        return response
+
+
+async def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    resolved = await output.future()
+    return SECRET if await output.is_secret() else resolved
+
+
+def run_program(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
+    """Run __main__.py for `stack` (config as `pulumi up` would see it) under mocks."""
+    config, secret_keys = load_engine_config(stack, overrides)
+    mocks = _Mocks(config.get("aws:region", ""))
+    monitor = _RecordingMonitor(mocks)
+    # The root stack survives between runs in one process: start each run afresh.
+    ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks, project=project_name(), stack=stack, preview=False, monitor=monitor
+    )
+    pulumi.runtime.set_all_config(config, secret_keys)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    program = str(PROJECT_ROOT / "__main__.py")
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+    except Exception as error:  # noqa: BLE001 the caller decides what a failed run means
+        return ProgramRun(stack, config, tuple(monitor.records), error=error)
+    root = pulumi.runtime.get_root_resource()
+    exported = dict(getattr(root, "outputs", {}) or {})
+    outputs = {k: _sync_await(_resolve(v)) for k, v in sorted(exported.items())}
+    return ProgramRun(
+        stack, config, tuple(sorted(monitor.records, key=lambda r: r.urn)), outputs=outputs
+    )

@@ -1,0 +1,107 @@
+"""The whole stack: Network -> Cluster -> IstioMesh -> Bookinfo -> TrafficPolicy, and exports."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.bookinfo import Bookinfo, BookinfoArgs
+from components.cluster import Cluster, ClusterArgs
+from components.istio_mesh import IstioMesh, IstioMeshArgs
+from components.network import Network, NetworkArgs
+from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
+from stacks.config import ConfigError, ConfigProblem, StackConfig, parse_stack_config
+from stacks.stack_files import project_name
+
+# Only this module reads pulumi.Config; components get typed Args.
+
+
+def read_stack_config() -> StackConfig:
+    """Every config value of the project namespace, validated (raises ConfigError)."""
+    prefix = f"{project_name()}:"
+    raw = {
+        **pulumi.runtime.get_config_env(),
+        **pulumi.runtime.config.CONFIG.get(),
+    }
+    return parse_stack_config(
+        {
+            key.removeprefix(prefix): str(value)
+            for key, value in raw.items()
+            if key.startswith(prefix)
+        }
+    )
+
+
+def availability_zones(count: int) -> tuple[str, ...]:
+    """The region's first `count` zones; fails, still before any resource, if it has fewer."""
+    names = tuple(sorted(aws.get_availability_zones(state="available").names))
+    if len(names) < count:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    key="azCount",
+                    value=count,
+                    message=f"the region has only {len(names)} available AZs: {', '.join(names)}",
+                )
+            ]
+        )
+    return names[:count]
+
+
+def build(config: StackConfig) -> None:
+    """Register every component of the stack and export what a user needs."""
+    stack = pulumi.get_stack()
+    tags = {"project": project_name(), "stack": stack}
+    network = Network(
+        "network",
+        NetworkArgs(
+            vpc_cidr=config.vpc_cidr,
+            availability_zones=availability_zones(config.az_count),
+            nat_gateways=config.nat_gateways,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(protect=config.protect),
+    )
+    cluster = Cluster(
+        "cluster",
+        ClusterArgs(
+            cluster_name=f"bookinfo-{stack}",
+            vpc_id=network.vpc_id,
+            public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids,
+            kubernetes_version=config.kubernetes_version,
+            instance_types=config.node_instance_types,
+            ami_type=config.ami_type,
+            node_min=config.node_min,
+            node_desired=config.node_desired,
+            node_max=config.node_max,
+            endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
+            encrypt_secrets=config.encrypt_secrets,
+            protect=config.protect,
+            tags=tags,
+        ),
+    )
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    mesh = IstioMesh(
+        "istio",
+        IstioMeshArgs(istio_version=config.istio_version, depends_on=[cluster.nodes]),
+        opts=on_cluster,
+    )
+    app = Bookinfo("bookinfo", BookinfoArgs(depends_on=[mesh.istiod]), opts=on_cluster)
+    traffic = TrafficPolicy(
+        "traffic",
+        TrafficPolicyArgs(
+            mode=config.mode,
+            settings=config.traffic,
+            depends_on=[mesh.istiod, app.namespace],
+        ),
+        opts=on_cluster,
+    )
+    pulumi.export(
+        "productpageUrl", mesh.ingress_hostname.apply(lambda h: f"http://{h}/productpage")
+    )
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("vpcId", network.vpc_id)
+    pulumi.export("mode", config.mode.value)
+    pulumi.export("routes", traffic.routes)
