@@ -13,6 +13,8 @@ from components.bookinfo_app import (
 from components.routing import Abort, Delay, HttpRoute, RouteTable
 
 API_VERSION = "networking.istio.io/v1"
+# Set on VirtualServices of a production stack whose config allows fault injection.
+FAULT_INJECTION_ANNOTATION = "bookinfo-mesh/fault-injection"
 
 
 def destination_rule_manifest(service: str) -> dict[str, Any]:

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.istio_manifests import destination_rule_manifest, virtual_service_manifest
+from components.istio_manifests import (
+    FAULT_INJECTION_ANNOTATION,
+    destination_rule_manifest,
+    virtual_service_manifest,
+)
 from components.k8s_objects import register_object
 from components.routing import Mode, TrafficSettings, describe_routes, route_table
 
@@ -18,6 +22,8 @@ class TrafficPolicyArgs:
 
     mode: Mode
     settings: TrafficSettings = field(default_factory=TrafficSettings)
+    # Marks the objects so policy checks can tell a deliberate production fault from a typo.
+    allow_fault_injection: bool = False
     # istiod (validation webhook) and the namespace the objects live in.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -47,6 +53,8 @@ class TrafficPolicy(pulumi.ComponentResource):
         }
         for service, service_rules in table.items():
             manifest = virtual_service_manifest(service, service_rules)
+            if args.allow_fault_injection:
+                manifest["metadata"]["annotations"] = {FAULT_INJECTION_ANNOTATION: "allowed"}
             named_hosts = {
                 route["destination"]["host"]
                 for http in manifest["spec"]["http"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,27 +195,39 @@ async def _resolve(value: Any) -> Any:
     return SECRET if await output.is_secret() else resolved
 
 
-def run_program(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
-    """Run __main__.py for `stack` (config as `pulumi up` would see it) under mocks."""
-    config, secret_keys = load_engine_config(stack, overrides)
-    mocks = _Mocks(config.get("aws:region", ""))
+def run_under_mocks(
+    func: Callable[[], object],
+    stack: str = "test",
+    config: Mapping[str, str] | None = None,
+    secret_keys: Sequence[str] = (),
+) -> ProgramRun:
+    """Run `func` as a Pulumi program under recording mocks and wait for every registration."""
+    config = dict(config or {})
+    mocks = _Mocks(config.get("aws:region", "ap-northeast-2"))
     monitor = _RecordingMonitor(mocks)
     # The root stack survives between runs in one process: start each run afresh.
     ROOT.set(None)
     pulumi.runtime.set_mocks(
         mocks, project=project_name(), stack=stack, preview=False, monitor=monitor
     )
-    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_all_config(config, list(secret_keys))
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
-    program = str(PROJECT_ROOT / "__main__.py")
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+        _sync_await(run_pulumi_func(func))
     except Exception as error:  # noqa: BLE001 the caller decides what a failed run means
         return ProgramRun(stack, config, tuple(monitor.records), error=error)
     root = pulumi.runtime.get_root_resource()
     exported = dict(getattr(root, "outputs", {}) or {})
     outputs = {k: _sync_await(_resolve(v)) for k, v in sorted(exported.items())}
-    return ProgramRun(
-        stack, config, tuple(sorted(monitor.records, key=lambda r: r.urn)), outputs=outputs
+    records = tuple(sorted(monitor.records, key=lambda r: r.urn))
+    return ProgramRun(stack, config, records, outputs=outputs)
+
+
+def run_program(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
+    """Run __main__.py for `stack`, with its config as `pulumi up` would see it, under mocks."""
+    config, secret_keys = load_engine_config(stack, overrides)
+    program = str(PROJECT_ROOT / "__main__.py")
+    return run_under_mocks(
+        lambda: runpy.run_path(program, run_name="__main__"), stack, config, secret_keys
     )

@@ -51,7 +51,12 @@ def availability_zones(count: int) -> tuple[str, ...]:
 def build(config: StackConfig) -> None:
     """Register every component of the stack and export what a user needs."""
     stack = pulumi.get_stack()
-    tags = {"project": project_name(), "stack": stack}
+    # `environment` is what the policy pack reads to know a production stack.
+    tags = {
+        "project": project_name(),
+        "stack": stack,
+        "environment": "production" if config.production else "development",
+    }
     network = Network(
         "network",
         NetworkArgs(
@@ -93,6 +98,7 @@ def build(config: StackConfig) -> None:
         TrafficPolicyArgs(
             mode=config.mode,
             settings=config.traffic,
+            allow_fault_injection=config.production and config.allow_fault_injection,
             depends_on=[mesh.istiod, app.namespace],
         ),
         opts=on_cluster,

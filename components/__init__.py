@@ -1,0 +1,1 @@
+"""ComponentResources of bookinfo-mesh and the pure modules they draw on."""
