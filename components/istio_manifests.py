@@ -10,7 +10,7 @@ from components.bookinfo_app import (
     SERVICES,
     TEST_USER_HEADER,
 )
-from components.routing import Abort, Delay, HttpRoute, RouteTable
+from components.routing import Abort, Delay, Destination, HttpRoute, RouteTable
 
 API_VERSION = "networking.istio.io/v1"
 # Set on VirtualServices of a production stack whose config allows fault injection.
@@ -74,3 +74,33 @@ def traffic_manifests(table: RouteTable) -> list[dict[str, Any]]:
     return [destination_rule_manifest(s) for s in SERVICES] + [
         virtual_service_manifest(s, table[s]) for s in SERVICES
     ]
+
+
+def _rule_from_http(http: dict[str, Any]) -> HttpRoute:
+    user = None
+    for match in http.get("match") or []:
+        user = match.get("headers", {}).get(TEST_USER_HEADER, {}).get("exact")
+    fault: Delay | Abort | None = None
+    if "delay" in (http.get("fault") or {}):
+        delay = http["fault"]["delay"]
+        fault = Delay(delay["fixedDelay"], float(delay["percentage"]["value"]))
+    elif "abort" in (http.get("fault") or {}):
+        abort = http["fault"]["abort"]
+        fault = Abort(int(abort["httpStatus"]), float(abort["percentage"]["value"]))
+    destinations = tuple(
+        Destination(r["destination"]["subset"], int(r.get("weight", 100))) for r in http["route"]
+    )
+    return HttpRoute(destinations, user=user, fault=fault)
+
+
+def routes_from_manifests(virtual_services: list[dict[str, Any]]) -> RouteTable:
+    """The route table that VirtualServices as generated here put in place (inverse of above).
+
+    Reading the objects back, rather than recomputing from the mode, makes reports show
+    what the program really registered.
+    """
+    return {
+        vs["spec"]["hosts"][0]: tuple(_rule_from_http(h) for h in vs["spec"]["http"])
+        for vs in virtual_services
+        if vs.get("spec", {}).get("gateways") is None
+    }

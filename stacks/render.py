@@ -1,0 +1,170 @@
+"""Offline render: what `pulumi up` would create, as files and as a summary per cohort."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.istio_manifests import routes_from_manifests
+from components.outcomes import ANONYMOUS, predict_page
+from components.routing import RouteTable, describe_rule, rule_for
+from stacks.config import PROJECT
+from stacks.engine import ProgramRun, RegisteredResource
+
+# The order `kubectl apply -f manifests.yaml` needs on a cluster that has Istio: the
+# namespace first, accounts before the pods that use them, subsets before routes.
+KIND_ORDER: tuple[str, ...] = (
+    "Namespace",
+    "ServiceAccount",
+    "Service",
+    "Deployment",
+    "DestinationRule",
+    "Gateway",
+    "VirtualService",
+    "PeerAuthentication",
+)
+# Kubernetes resources that are not objects the program writes itself.
+_NOT_MANIFESTS = ("pulumi:providers:", "kubernetes:helm.sh/")
+FILES = ("resources.json", "manifests.yaml", "summary.json")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Everything render writes, in memory."""
+
+    resources: list[dict[str, Any]]
+    manifests: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    def write(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "resources.json").write_text(_json(self.resources))
+        (out_dir / "manifests.yaml").write_text(
+            yaml.safe_dump_all(self.manifests, sort_keys=False, width=100)
+        )
+        (out_dir / "summary.json").write_text(_json(self.summary))
+
+    @classmethod
+    def read(cls, out_dir: Path) -> Rendered:
+        return cls(
+            resources=json.loads((out_dir / "resources.json").read_text()),
+            manifests=list(yaml.safe_load_all((out_dir / "manifests.yaml").read_text())),
+            summary=json.loads((out_dir / "summary.json").read_text()),
+        )
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _is_manifest(resource: RegisteredResource) -> bool:
+    return (
+        resource.type.startswith("kubernetes:")
+        and resource.custom
+        and not resource.read
+        and not resource.type.startswith(_NOT_MANIFESTS)
+    )
+
+
+def manifests_of(run: ProgramRun) -> list[dict[str, Any]]:
+    """The Kubernetes and Istio objects the program creates, in an order kubectl accepts."""
+    objects = [dict(r.inputs) for r in run.resources if _is_manifest(r)]
+
+    def order(obj: dict[str, Any]) -> tuple[int, str, str]:
+        meta = obj.get("metadata", {})
+        return KIND_ORDER.index(obj["kind"]), meta.get("namespace", ""), meta.get("name", "")
+
+    return sorted(objects, key=order)
+
+
+def resources_of(run: ProgramRun) -> list[dict[str, Any]]:
+    """Every registration: type, name, parent, dependencies and (masked) inputs."""
+    return [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "parent": r.parent,
+            "dependencies": list(r.dependencies),
+            "provider": r.provider.split("::")[0] if r.provider else None,
+            "protect": r.protect,
+            "read": r.read,
+            "inputs": r.inputs,
+        }
+        for r in run.resources
+    ]
+
+
+def _component_of(resource: RegisteredResource, by_urn: dict[str, RegisteredResource]) -> str:
+    """The top-level component a resource belongs to (its ancestor just below the stack)."""
+    current = resource
+    while current.parent in by_urn:
+        current = by_urn[current.parent]
+    return current.type.rsplit(":", 1)[-1]
+
+
+def route_cells(rules: tuple, user: str | None) -> dict[str, str]:
+    """What one cohort gets from one service's rules: versions with weights, and a fault."""
+    described = describe_rule(rule_for(rules, user))
+    cells = {"to": ", ".join(f"{s} {w} %" for s, w in described["to"].items())}
+    if "fault" in described:
+        cells["fault"] = str(described["fault"])
+    return cells
+
+
+def cohort_routes(table: RouteTable, test_user: str) -> dict[str, dict[str, dict[str, str]]]:
+    """service -> cohort -> route cells, for anonymous visitors and the test user."""
+    return {
+        service: {
+            ANONYMOUS: route_cells(rules, None),
+            test_user: route_cells(rules, test_user),
+        }
+        for service, rules in table.items()
+    }
+
+
+def summarize(run: ProgramRun, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts, routes and predicted pages, all derived from what the program registered."""
+    by_urn = {r.urn: r for r in run.resources}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for resource in run.resources:
+        if resource.parent in by_urn:
+            counts[_component_of(resource, by_urn)][resource.type] += 1
+    prefix = f"{PROJECT}:"
+    config = {k.removeprefix(prefix): v for k, v in sorted(run.config.items())}
+    test_user = config.get("testUser", "")
+    table = routes_from_manifests([m for m in manifests if m["kind"] == "VirtualService"])
+    return {
+        "stack": run.stack,
+        "config": config,
+        "resourceCount": len(run.resources),
+        "resources": {c: dict(sorted(n.items())) for c, n in sorted(counts.items())},
+        "routes": cohort_routes(table, test_user),
+        "predictedPages": {
+            p.cohort: {
+                "summary": p.describe(),
+                "outcomes": [
+                    {
+                        "share": o.share,
+                        "reviewsVersion": o.reviews_version,
+                        "ratingsUnavailable": o.ratings_unavailable,
+                        "waitSeconds": o.wait_s,
+                        "sees": o.what,
+                    }
+                    for o in p.outcomes
+                ],
+            }
+            for p in predict_page(table, test_user)
+        },
+        "outputs": dict(run.outputs),
+    }
+
+
+def render_run(run: ProgramRun) -> Rendered:
+    manifests = manifests_of(run)
+    return Rendered(resources_of(run), manifests, summarize(run, manifests))
