@@ -12,6 +12,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from stacks.config import ConfigError
+from stacks.diff import diff_rendered
+from stacks.engine import run_program
+from stacks.render import Rendered, render_run
+from stacks.report import diff_markdown, print_diff, print_render
+from stacks.schemas import validate_manifests
+
 EXIT_BAD_CONFIG = 2
 EXIT_INVALID_MANIFESTS = 1
 
@@ -34,13 +41,8 @@ def _overrides(pairs: Sequence[str]) -> dict[str, str]:
     return result
 
 
-def _render(stack: str, overrides: dict[str, str], validate: bool):  # noqa: ANN202
+def _render(stack: str, overrides: dict[str, str], validate: bool) -> Rendered:
     """Run the program under mocks and render it; CommandError on bad config or schemas."""
-    from stacks.config import ConfigError
-    from stacks.engine import run_program
-    from stacks.render import render_run
-    from stacks.schemas import validate_manifests
-
     run = run_program(stack, overrides)
     if isinstance(run.error, ConfigError):
         raise CommandError(str(run.error), EXIT_BAD_CONFIG)
@@ -60,8 +62,6 @@ def _render(stack: str, overrides: dict[str, str], validate: bool):  # noqa: ANN
 
 
 def cmd_render(args: argparse.Namespace, console: Console) -> None:
-    from stacks.report import print_render
-
     rendered = _render(args.stack, _overrides(args.set), validate=not args.no_validate)
     out = Path(args.out or f"out/{args.stack}")
     rendered.write(out)
@@ -71,10 +71,8 @@ def cmd_render(args: argparse.Namespace, console: Console) -> None:
         print_render(rendered, console, str(out))
 
 
-def _render_ref(ref: str, stack: str, overrides: dict[str, str]):  # noqa: ANN202
+def _render_ref(ref: str, stack: str, overrides: dict[str, str]) -> Rendered:
     """Render `stack` as it is at git `ref`, in a scratch copy of that commit."""
-    from stacks.render import Rendered
-
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "archive", ref], capture_output=True, check=False)
         if archive.returncode != 0:
@@ -109,9 +107,6 @@ def _render_ref(ref: str, stack: str, overrides: dict[str, str]):  # noqa: ANN20
 
 
 def cmd_diff(args: argparse.Namespace, console: Console) -> None:
-    from stacks.diff import diff_rendered
-    from stacks.report import diff_markdown, print_diff
-
     overrides = _overrides(args.set)
     if args.base:
         before = _render_ref(args.base, args.stack, overrides)
