@@ -1,0 +1,175 @@
+"""Render and diff: files, schemas, agreement with the program, stability, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.routing import MODES
+from stacks.__main__ import EXIT_BAD_CONFIG, main
+from stacks.diff import diff_rendered
+from stacks.engine import run_program
+from stacks.render import KIND_ORDER, Rendered, render_run
+from stacks.report import diff_markdown
+from stacks.schemas import validate_manifests
+from stacks.stack_files import ROOT
+
+
+@pytest.fixture(scope="module")
+def renders() -> dict[str, Rendered]:
+    """The dev stack rendered in every mode, in one process."""
+    return {mode: render_run(run_program("dev", {"mode": mode})) for mode in MODES}
+
+
+def test_render_command_writes_three_files_that_parse(tmp_path: Path) -> None:
+    assert main(["render", "--stack", "dev", "--out", str(tmp_path), "--format", "json"]) == 0
+    resources = json.loads((tmp_path / "resources.json").read_text())
+    manifests = list(yaml.safe_load_all((tmp_path / "manifests.yaml").read_text()))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(resources) == summary["resourceCount"], "summary count disagrees with the file"
+    assert {m["kind"] for m in manifests} == set(KIND_ORDER), "a kind is missing from manifests"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_renders_manifests_that_pass_the_real_schemas(
+    renders: dict[str, Rendered], mode: str
+) -> None:
+    rendered = renders[mode]
+    version = rendered.summary["config"]["kubernetesVersion"]
+    violations = validate_manifests(rendered.manifests, version)
+    assert violations == [], f"{mode}: " + "; ".join(map(str, violations))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_manifests_are_exactly_the_kubernetes_objects_the_program_registers(
+    renders: dict[str, Rendered], mode: str
+) -> None:
+    rendered = renders[mode]
+    registered = {
+        (r["inputs"]["kind"], r["inputs"]["metadata"]["name"])
+        for r in rendered.resources
+        if r["type"].startswith("kubernetes:")
+        and not r["read"]
+        and not r["type"].startswith(("kubernetes:helm.sh/", "pulumi:"))
+    }
+    rendered_objects = {(m["kind"], m["metadata"]["name"]) for m in rendered.manifests}
+    assert rendered_objects == registered
+    by_name = {(m["kind"], m["metadata"]["name"]): m for m in rendered.manifests}
+    for resource in rendered.resources:
+        inputs = resource["inputs"]
+        key = (inputs.get("kind"), inputs.get("metadata", {}).get("name"))
+        if key in by_name:
+            assert by_name[key] == inputs, f"{key} differs from what the program registered"
+
+
+def test_manifests_come_in_an_order_kubectl_apply_accepts(renders: dict[str, Rendered]) -> None:
+    for mode, rendered in renders.items():
+        kinds = [m["kind"] for m in rendered.manifests]
+        positions = [KIND_ORDER.index(k) for k in kinds]
+        assert positions == sorted(positions), f"{mode}: kinds out of order: {kinds}"
+        assert kinds[0] == "Namespace", "the namespace must come before what lives in it"
+
+
+def test_render_is_byte_identical_for_the_same_input(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        assert main(["render", "--set", "mode=delay", "--out", str(out), "--format", "json"]) == 0
+    for name in ("resources.json", "manifests.yaml", "summary.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} unstable"
+
+
+def test_secrets_never_reach_the_rendered_files(renders: dict[str, Rendered]) -> None:
+    rendered = renders["all-v1"]
+    text = json.dumps(rendered.resources) + json.dumps(rendered.summary)
+    assert "mock.eks.amazonaws.com" not in text, "the kubeconfig leaked into a rendered file"
+    provider = next(r for r in rendered.resources if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    assert rendered.summary["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered]) -> None:
+    pages = {mode: r.summary["predictedPages"] for mode, r in renders.items()}
+    assert pages["delay"]["jason"]["summary"] == "waits ~6 s, then reviews unavailable"
+    assert "Ratings service is currently unavailable" in pages["abort"]["jason"]["summary"]
+    assert pages["split50"]["anonymous"]["summary"] == (
+        "50 %: reviews v1, no stars; 50 %: reviews v3, red stars"
+    )
+    assert pages["user-v2"]["jason"]["summary"] == "reviews v2, black stars"
+    assert pages["v3"]["anonymous"]["summary"] == "reviews v3, red stars"
+    for mode in MODES:
+        if mode not in ("split50", "v3"):
+            assert pages[mode]["anonymous"]["summary"] == "reviews v1, no stars", mode
+
+
+def test_route_table_shows_the_fault_for_the_test_user_only(renders: dict[str, Rendered]) -> None:
+    ratings = renders["abort"].summary["routes"]["ratings"]
+    assert ratings["jason"] == {"to": "v1 100 %", "fault": "abort 500 (100 %)"}
+    assert ratings["anonymous"] == {"to": "v1 100 %"}
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "all-v1"])
+def test_a_mode_change_is_updates_of_virtual_services_only(
+    renders: dict[str, Rendered], mode: str
+) -> None:
+    diff = diff_rendered(renders["all-v1"], renders[mode])
+    ops = {c.op for c in diff.changes}
+    assert ops == {"update"}, f"all-v1 -> {mode} would {ops}"
+    assert {c.type for c in diff.changes} == {"kubernetes:networking.istio.io/v1:VirtualService"}
+    assert diff.routes_changed
+
+
+def test_diff_names_the_changed_fields_and_pages(renders: dict[str, Rendered]) -> None:
+    diff = diff_rendered(renders["all-v1"], renders["v3"])
+    (change,) = diff.changes
+    assert change.name == "traffic-vs-reviews"
+    assert [str(f) for f in change.fields] == [
+        'spec.http[0].route[0].destination.subset: "v1" -> "v3"'
+    ]
+    markdown = diff_markdown(diff)
+    assert "| update | `traffic-vs-reviews` |" in markdown
+    assert "| reviews v1, no stars | reviews v3, red stars |" in markdown
+
+
+def test_diff_flags_a_vpc_cidr_change_as_a_replacement() -> None:
+    before = render_run(run_program("dev"))
+    after = render_run(run_program("dev", {"vpcCidr": "10.1.0.0/16"}))
+    ops = {c.name: c.op for c in diff_rendered(before, after).changes}
+    assert ops["network-vpc"] == "replace"
+    assert ops["network-private-0"] == "replace"
+
+
+def test_diff_command_writes_a_pull_request_comment(tmp_path: Path) -> None:
+    comment = tmp_path / "comment.md"
+    assert main(["diff", "--set", "mode=split50", "--markdown", str(comment)]) == 0
+    text = comment.read_text()
+    assert text.startswith("### bookinfo-mesh `dev`: 0 to create, 1 to update")
+    assert "v1 50 %, v3 50 %" in text
+
+
+def test_a_bad_config_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["render", "--set", "mode=split5O", "--out", str(out)]) == EXIT_BAD_CONFIG
+    assert not out.exists(), "render wrote files for a config it rejected"
+    error = capsys.readouterr().err
+    assert "bookinfo-mesh:mode" in error and "split5O" in error and "split50" in error
+
+
+def test_diff_between_git_refs_renders_both_commits(tmp_path: Path) -> None:
+    """HEAD against itself: the ref path works end to end and finds no change."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    result = subprocess.run(
+        [sys.executable, "-m", "stacks", "diff", "--base", head, "--head", head, "--markdown", "-"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0 to create, 0 to update, 0 to replace, 0 to delete" in result.stdout
