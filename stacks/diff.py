@@ -6,8 +6,6 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from stacks.render import Rendered
 
 # Input paths whose change makes the provider replace (delete and create) the resource, from
@@ -80,6 +78,9 @@ def _path(parts: list[Any]) -> str:
 
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldChange, ...]:
     """Leaf-level differences between two input dicts, as dotted paths."""
+    # Imported on use: deepdiff is the slowest import of the CLI and render never needs it.
+    from deepdiff import DeepDiff
+
     tree = DeepDiff(before, after, view="tree", verbose_level=2)
     changes = []
     for level in (lvl for group in tree.values() for lvl in group):

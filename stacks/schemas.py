@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -167,6 +168,8 @@ def _jsonable(value: object) -> dict[str, Any]:
 
 def _run_istio_validator(docs: list[Any]) -> list[dict[str, Any]]:
     """Violations {index, field, reason} from one validate.mjs run for the batch."""
+    if not docs:
+        return []
     node = shutil.which("node")
     if node is None:
         raise SchemaToolMissingError(
@@ -226,6 +229,7 @@ def validate_manifests(
     plain: list[Any] = json.loads(json.dumps(list(docs), default=_jsonable))
     found: list[list[tuple[str, str]]] = [[] for _ in plain]
     istio_indexes: list[int] = []
+    kubernetes_indexes: list[int] = []
     for index, doc in enumerate(plain):
         if not isinstance(doc, dict):
             found[index].append(("", "must be an object"))
@@ -238,9 +242,14 @@ def validate_manifests(
         elif _is_istio(api_version):
             istio_indexes.append(index)
         else:
-            found[index] = _kubernetes_violations(doc, version[1])
-    if istio_indexes:
-        for violation in _run_istio_validator([plain[i] for i in istio_indexes]):
+            kubernetes_indexes.append(index)
+    # Node starts in a thread while Python checks the built-in kinds: the two together
+    # take as long as the slower one, which keeps render close to import time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        istio = pool.submit(_run_istio_validator, [plain[i] for i in istio_indexes])
+        for index in kubernetes_indexes:
+            found[index] = _kubernetes_violations(plain[index], version[1])
+        for violation in istio.result():
             found[istio_indexes[violation["index"]]].append(
                 (violation["field"], violation["reason"])
             )
