@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from components.bookinfo_app import deployed_versions
-from components.network_plan import MAX_AZS, MIN_AZS, RFC1918, plan_subnets
+from components.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE, plan_subnets
 from components.routing import MODES, Mode, TrafficSettings, parse_duration
 
 PROJECT = "bookinfo-mesh"
@@ -36,6 +36,9 @@ FAULT_MODES: tuple[Mode, ...] = (Mode.DELAY, Mode.ABORT)
 # Istio rejects delays under 1 ms; beyond 5 min a "delay" is an outage, not a test.
 FAULT_DELAY_RANGE_S = (0.001, 300.0)
 NODE_MAX_LIMIT = 100
+# A production API endpoint may be reached from ranges no wider than this (a /8 is already
+# sixteen million addresses); 0.0.0.0/1 + 128.0.0.0/1 is caught too, since ranges are merged.
+PRODUCTION_MIN_PREFIX = 8
 
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 _INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
@@ -52,7 +55,12 @@ class ConfigProblem(BaseModel):
     message: str
 
     def __str__(self) -> str:
-        shown = "(unset)" if self.value is None else json.dumps(self.value)
+        if self.value is None:
+            shown = "(unset)"
+        elif isinstance(self.value, str) and self.value.isascii() and self.value.isprintable():
+            shown = f'"{self.value}"'  # as typed: JSON escaping would garble a JSON value
+        else:
+            shown = json.dumps(self.value)
         return f"{PROJECT}:{self.key} = {shown}: {self.message}"
 
 
@@ -66,14 +74,49 @@ class ConfigError(ValueError):
 
 
 def _suggest(value: str, allowed: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    by_lower = {a.lower(): a for a in allowed}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
-def _one_of(value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"must be one of {', '.join(allowed)}{_suggest(value, allowed)}")
+def _one_of(value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        hint = _suggest(value, allowed) if isinstance(value, str) else ""
+        raise ValueError(f"must be one of {', '.join(allowed)}{hint}")
     return value
+
+
+def _parse_int(value: Any) -> int:
+    """Whole numbers only: the engine passes "3"; "3.0", 3.5 and true are mistakes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    raise ValueError("must be a whole number")
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be true or false")
+
+
+def _require_list(value: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        raise ValueError('must be a list, e.g. ["t3.large"] (YAML list or JSON array)')
+    return value
+
+
+def _require_object(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError('must be a JSON object of subset -> weight, e.g. {"v1": 90, "v3": 10}')
+    return value
+
+
+ConfigInt = Annotated[int, BeforeValidator(_parse_int)]
+ConfigBool = Annotated[bool, BeforeValidator(_parse_bool)]
 
 
 def is_arm_instance_type(instance_type: str) -> bool:
@@ -81,7 +124,11 @@ def is_arm_instance_type(instance_type: str) -> bool:
 
 
 def _check_mode(value: Any) -> Any:
-    return _one_of(value, MODES) if isinstance(value, str) else value
+    return _one_of(value, MODES)
+
+
+def _check_nat_gateways(value: Any) -> Any:
+    return _one_of(value, ("single", "perAz"))
 
 
 def _check_test_user(value: str) -> str:
@@ -113,6 +160,8 @@ def _check_percent(value: float) -> float:
 
 
 def _check_split_weights(value: dict[str, int]) -> dict[str, int]:
+    if any(isinstance(w, bool) or not isinstance(w, int) for w in value.values()):
+        raise ValueError("weights must be whole numbers, like 90 and 10")
     subsets = deployed_versions("reviews")
     unknown = [s for s in value if s not in subsets]
     if unknown:
@@ -138,6 +187,12 @@ def _check_vpc_cidr(value: str) -> str:
         raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({error})") from None
     if network.version != 4 or not any(network.subnet_of(block) for block in RFC1918):
         raise ValueError("must be a private (RFC 1918) range: 10/8, 172.16/12 or 192.168/16")
+    low, high = VPC_PREFIX_RANGE
+    if not low <= network.prefixlen <= high:
+        raise ValueError(
+            f"must be a /{low} to /{high} network: AWS allows at most /{low}, and a smaller VPC "
+            "leaves too few addresses for nodes and pods"
+        )
     return value
 
 
@@ -150,7 +205,13 @@ def _check_az_count(value: int) -> int:
 
 
 def _check_kubernetes_version(value: Any) -> Any:
-    return _one_of(str(value), EKS_KUBERNETES_VERSIONS)
+    text = str(value)
+    if re.fullmatch(r"\d+\.\d", text) and text not in EKS_KUBERNETES_VERSIONS:
+        raise ValueError(
+            f"must be one of {', '.join(EKS_KUBERNETES_VERSIONS)}; quote it in YAML "
+            f"({text} is what an unquoted {text}0 becomes)"
+        )
+    return _one_of(text, EKS_KUBERNETES_VERSIONS)
 
 
 def _check_instance_types(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -191,7 +252,7 @@ def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
-NodeCount = Annotated[int, AfterValidator(_check_node_count)]
+NodeCount = Annotated[ConfigInt, AfterValidator(_check_node_count)]
 
 
 class StackConfig(BaseModel):
@@ -206,35 +267,39 @@ class StackConfig(BaseModel):
     mode: Annotated[Mode, BeforeValidator(_check_mode)]
     test_user: Annotated[str, AfterValidator(_check_test_user)] = Field(alias="testUser")
     fault_delay: Annotated[str, AfterValidator(_check_fault_delay)] = Field(alias="faultDelay")
-    fault_abort_status: Annotated[int, AfterValidator(_check_abort_status)] = Field(
+    fault_abort_status: Annotated[ConfigInt, AfterValidator(_check_abort_status)] = Field(
         alias="faultAbortStatus"
     )
-    fault_percent: Annotated[float, AfterValidator(_check_percent)] = Field(alias="faultPercent")
-    split_weights: Annotated[dict[str, int], AfterValidator(_check_split_weights)] = Field(
-        alias="splitWeights"
+    fault_percent: Annotated[ConfigInt, AfterValidator(_check_percent)] = Field(
+        alias="faultPercent"
     )
+    split_weights: Annotated[
+        dict[str, Any], BeforeValidator(_require_object), AfterValidator(_check_split_weights)
+    ] = Field(alias="splitWeights")
     vpc_cidr: Annotated[str, AfterValidator(_check_vpc_cidr)] = Field(alias="vpcCidr")
-    az_count: Annotated[int, AfterValidator(_check_az_count)] = Field(alias="azCount")
-    nat_gateways: Literal["single", "perAz"] = Field(alias="natGateways")
+    az_count: Annotated[ConfigInt, AfterValidator(_check_az_count)] = Field(alias="azCount")
+    nat_gateways: Annotated[Literal["single", "perAz"], BeforeValidator(_check_nat_gateways)] = (
+        Field(alias="natGateways")
+    )
     kubernetes_version: Annotated[str, BeforeValidator(_check_kubernetes_version)] = Field(
         alias="kubernetesVersion"
     )
-    node_instance_types: Annotated[tuple[str, ...], AfterValidator(_check_instance_types)] = Field(
-        alias="nodeInstanceTypes"
-    )
+    node_instance_types: Annotated[
+        tuple[str, ...], BeforeValidator(_require_list), AfterValidator(_check_instance_types)
+    ] = Field(alias="nodeInstanceTypes")
     node_min: NodeCount = Field(alias="nodeMin")
     node_desired: NodeCount = Field(alias="nodeDesired")
     node_max: NodeCount = Field(alias="nodeMax")
     istio_version: Annotated[str, AfterValidator(_check_istio_version)] = Field(
         alias="istioVersion"
     )
-    production: bool
-    allow_fault_injection: bool = Field(alias="allowFaultInjection")
-    endpoint_public_access_cidrs: Annotated[tuple[str, ...], AfterValidator(_check_cidrs)] = Field(
-        alias="endpointPublicAccessCidrs"
-    )
-    encrypt_secrets: bool = Field(alias="encryptSecrets")
-    protect: bool
+    production: ConfigBool
+    allow_fault_injection: ConfigBool = Field(alias="allowFaultInjection")
+    endpoint_public_access_cidrs: Annotated[
+        tuple[str, ...], BeforeValidator(_require_list), AfterValidator(_check_cidrs)
+    ] = Field(alias="endpointPublicAccessCidrs")
+    encrypt_secrets: ConfigBool = Field(alias="encryptSecrets")
+    protect: ConfigBool
 
     @property
     def traffic(self) -> TrafficSettings:
@@ -253,6 +318,20 @@ class StackConfig(BaseModel):
         return "AL2023_ARM_64_STANDARD" if arm else "AL2023_x86_64_STANDARD"
 
 
+def _alias(name: str) -> str:
+    return StackConfig.model_fields[name].alias or name
+
+
+def _too_open(cidrs: tuple[str, ...]) -> bool:
+    """True when the ranges, merged, include one wider than PRODUCTION_MIN_PREFIX."""
+    networks = [ipaddress.ip_network(c) for c in cidrs]
+    merged = [
+        *ipaddress.collapse_addresses(n for n in networks if n.version == 4),
+        *ipaddress.collapse_addresses(n for n in networks if n.version == 6),
+    ]
+    return any(n.prefixlen < PRODUCTION_MIN_PREFIX for n in merged)
+
+
 def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
     """Checks that involve several keys; each runs when all of its keys are valid alone."""
     problems: list[ConfigProblem] = []
@@ -260,17 +339,13 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
     def has(*names: str) -> bool:
         return all(n in v for n in names)
 
-    if has("node_min", "node_desired", "node_max") and not (
-        v["node_min"] <= v["node_desired"] <= v["node_max"]
-    ):
+    # Compare whichever counts are valid on their own, so one bad count hides no other.
+    counts = {_alias(n): v[n] for n in ("node_min", "node_desired", "node_max") if n in v}
+    if list(counts.values()) != sorted(counts.values()):
         problems.append(
             ConfigProblem(
-                key="nodeDesired",
-                value={
-                    "nodeMin": v["node_min"],
-                    "nodeDesired": v["node_desired"],
-                    "nodeMax": v["node_max"],
-                },
+                key="nodeDesired" if "nodeDesired" in counts else "nodeMax",
+                value=counts,
                 message="must satisfy nodeMin <= nodeDesired <= nodeMax",
             )
         )
@@ -307,14 +382,14 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
     if (
         has("production", "endpoint_public_access_cidrs")
         and v["production"]
-        and any(ipaddress.ip_network(c).prefixlen == 0 for c in v["endpoint_public_access_cidrs"])
+        and _too_open(v["endpoint_public_access_cidrs"])
     ):
         problems.append(
             ConfigProblem(
                 key="endpointPublicAccessCidrs",
                 value=list(v["endpoint_public_access_cidrs"]),
-                message="opens the production Kubernetes API to the whole internet; list your "
-                "office or CI CIDRs",
+                message="opens the production Kubernetes API to the whole internet (or a range "
+                f"wider than /{PRODUCTION_MIN_PREFIX}); list your office or CI CIDRs",
             )
         )
     return problems
@@ -325,9 +400,13 @@ CONFIG_KEYS: tuple[str, ...] = tuple(
 )
 
 
-def _decode(raw: str) -> Any:
-    """Config arrives as strings; lists and objects as JSON, like pulumi.Config.get_object."""
-    if raw[:1] in ("[", "{"):
+# Keys whose value is a list or an object: the engine passes those as JSON text.
+_JSON_KEYS = frozenset({"splitWeights", "nodeInstanceTypes", "endpointPublicAccessCidrs"})
+
+
+def _decode(key: str, raw: str) -> Any:
+    """Like pulumi.Config.get_object for JSON keys; every other value stays the string it is."""
+    if key in _JSON_KEYS:
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
@@ -352,7 +431,7 @@ def parse_stack_config(raw: Mapping[str, str]) -> StackConfig:
     Every key is checked on its own, then every cross-key rule whose keys are valid, so one
     run reports all problems; ConfigError lists them.
     """
-    decoded = {key: _decode(value) for key, value in raw.items()}
+    decoded = {key: _decode(key, value) for key, value in raw.items()}
     problems = [
         ConfigProblem(
             key=key,

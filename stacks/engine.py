@@ -23,6 +23,9 @@ SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 _SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# Availability zones open to a new account, per region, as the mocks answer them; regions
+# not listed get three.
+REGION_ZONES: dict[str, str] = {"ap-northeast-2": "abcd", "us-east-1": "abcdef", "us-west-1": "ac"}
 # Clearly not an address anyone can reach: the mock's answer for the gateway's NLB.
 MOCK_LB_HOSTNAME = "mock-istio-ingressgateway.elb.{region}.amazonaws.com"
 
@@ -126,11 +129,11 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            letters = "abcd"
+            letters = REGION_ZONES.get(self.region, "abc")
             return {
                 "id": self.region,
                 "names": [f"{self.region}{c}" for c in letters],
-                "zoneIds": [f"apne2-az{i + 1}" for i in range(len(letters))],
+                "zoneIds": [f"{self.region}-az{i + 1}" for i in range(len(letters))],
             }
         return {}
 

@@ -1,0 +1,330 @@
+"""Stack config validation: bad configs refused by the whole program, properties of good ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.bookinfo_app import DESTINATION_RULE_SUBSETS, deployed_versions
+from components.routing import MODES, Mode, route_table
+from stacks import engine
+from stacks.config import CONFIG_KEYS, PROJECT, ConfigError, parse_stack_config
+from stacks.engine import run_program
+from stacks.stack_files import load_engine_config, project_file
+
+CORPUS_PATH = Path(__file__).with_name("config_corpus.yaml")
+STACKS = ("dev", "prod")
+# The config types Pulumi.yaml may declare for a project key.
+PULUMI_CONFIG_TYPES = {"string", "integer", "boolean", "array"}
+DECLARATION_FIELDS = {"type", "default", "description", "items", "secret"}
+AZ_LOOKUP = "aws:index/getAvailabilityZones:getAvailabilityZones"
+
+
+@dataclass(frozen=True)
+class ExpectedProblem:
+    """A problem the error must report: its key, a fragment of what it says, what is allowed."""
+
+    key: str
+    says: str
+    allowed: str
+    shows: str | None = None  # the value as the message renders it, when not the override
+
+
+@dataclass(frozen=True)
+class BadConfig:
+    """One corpus entry: a stack, the `pulumi config set` overrides that break it, the verdict."""
+
+    name: str
+    stack: str
+    overrides: Mapping[str, str]
+    problems: tuple[ExpectedProblem, ...]
+
+
+def load_corpus(path: Path = CORPUS_PATH) -> list[BadConfig]:
+    entries: list[dict[str, Any]] = yaml.safe_load(path.read_text())
+    return [
+        BadConfig(
+            name=entry["name"],
+            stack=entry["stack"],
+            overrides=entry["overrides"],
+            problems=tuple(ExpectedProblem(**problem) for problem in entry["problems"]),
+        )
+        for entry in entries
+    ]
+
+
+CORPUS = load_corpus()
+
+
+@cache
+def stack_config(stack: str) -> Mapping[str, str]:
+    """The project's keys as the program reads them: engine config, namespace stripped."""
+    config, _ = load_engine_config(stack)
+    prefix = f"{PROJECT}:"
+    return {
+        key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)
+    }
+
+
+def project_config(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The stack's config under `pulumi config set` overrides (read once per stack: speed)."""
+    return {**stack_config(stack), **(overrides or {})}
+
+
+def as_shown(raw: str) -> str:
+    """A config string as an error quotes it: JSON lists and objects as JSON, text as a string."""
+    if raw[:1] in ("[", "{"):
+        try:
+            return json.dumps(json.loads(raw))
+        except json.JSONDecodeError:
+            pass
+    return json.dumps(raw)
+
+
+# --- the corpus ----------------------------------------------------------------------
+
+
+def test_the_corpus_is_well_formed_and_large_enough() -> None:
+    names = [case.name for case in CORPUS]
+    assert len(CORPUS) >= 45, f"the corpus has only {len(CORPUS)} bad configs, want 45 or more"
+    assert len(set(names)) == len(names), "corpus names repeat, so test ids would collide"
+    for case in CORPUS:
+        assert case.stack in STACKS, f"{case.name!r}: unknown stack {case.stack!r}"
+        assert case.problems, f"{case.name!r} expects no problem"
+        not_strings = {k: v for k, v in case.overrides.items() if not isinstance(v, str)}
+        assert not not_strings, (
+            f"{case.name!r}: YAML turned {not_strings} into non-strings; quote them, the "
+            "engine hands every value over as a string"
+        )
+        for problem in case.problems:
+            assert problem.key in case.overrides or problem.shows, (
+                f"{case.name!r}: a problem on {problem.key} that is not overridden needs `shows`"
+            )
+    several = [case.name for case in CORPUS if len(case.problems) > 1]
+    assert len(several) >= 5, f"only {len(several)} corpus entries have several problems"
+
+
+def test_the_corpus_has_a_bad_value_for_every_config_key() -> None:
+    covered = {problem.key for case in CORPUS for problem in case.problems}
+    untested = [key for key in CONFIG_KEYS if key not in covered]
+    assert not untested, f"no corpus entry expects a problem on {untested}"
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
+def test_a_bad_config_is_refused_with_every_problem_before_any_resource(case: BadConfig) -> None:
+    run = run_program(case.stack, case.overrides)
+    assert isinstance(run.error, ConfigError), (
+        f"{case.stack} with {dict(case.overrides)} was not refused with a ConfigError "
+        f"(error: {run.error!r}; {len(run.resources)} resources registered)"
+    )
+    assert run.resources == (), (
+        f"a refused config still registered {[r.name for r in run.resources]}"
+    )
+    reported = [str(problem) for problem in run.error.problems]
+    rendered = str(run.error).splitlines()
+    for expected in case.problems:
+        found = [
+            p for p in run.error.problems if p.key == expected.key and expected.says in p.message
+        ]
+        assert found, f"no problem on {expected.key} says {expected.says!r}; reported: {reported}"
+        lines = [
+            line
+            for line in rendered
+            if f"{PROJECT}:{expected.key} " in line and expected.says in line
+        ]
+        assert lines, (
+            f"the error message never names {PROJECT}:{expected.key} beside {expected.says!r}: "
+            f"{rendered}"
+        )
+        shown = expected.shows or as_shown(case.overrides[expected.key])
+        assert shown in lines[0], (
+            f"the message for {expected.key} does not show {shown}: {lines[0]}"
+        )
+        assert expected.allowed in lines[0], (
+            f"the message for {expected.key} does not say what is allowed "
+            f"({expected.allowed!r}): {lines[0]}"
+        )
+    assert len(run.error.problems) == len(case.problems), (
+        f"expected {len(case.problems)} problem(s), got {len(run.error.problems)}: {reported}"
+    )
+
+
+# --- the declared config -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stack_files_own_config_parses(stack: str) -> None:
+    try:
+        config = parse_stack_config(project_config(stack))
+    except ConfigError as error:
+        pytest.fail(f"Pulumi.{stack}.yaml over the Pulumi.yaml defaults is refused: {error}")
+    assert config.production == (stack == "prod"), (
+        f"the {stack} stack has production={config.production}"
+    )
+
+
+def test_pulumi_yaml_declares_exactly_the_config_keys_with_type_default_and_description() -> None:
+    declared: dict[str, Any] = project_file()["config"]
+    undeclared = [key for key in CONFIG_KEYS if key not in declared]
+    unknown = [key for key in declared if key not in CONFIG_KEYS]
+    assert not undeclared, f"Pulumi.yaml does not declare {undeclared}"
+    assert not unknown, f"Pulumi.yaml declares {unknown}, which StackConfig does not know"
+    for key in CONFIG_KEYS:
+        declaration = declared[key]
+        missing = {"type", "default", "description"} - set(declaration)
+        assert not missing, f"Pulumi.yaml's {key} has no {sorted(missing)}"
+        extra = set(declaration) - DECLARATION_FIELDS
+        assert not extra, f"Pulumi.yaml's {key} has unexpected fields {sorted(extra)}"
+        assert declaration["type"] in PULUMI_CONFIG_TYPES, (
+            f"{key} declares type {declaration['type']!r}, not one Pulumi knows"
+        )
+        assert isinstance(declaration["description"], str) and declaration["description"].strip(), (
+            f"{key} has an empty description"
+        )
+
+
+@pytest.mark.parametrize("user", ["[1]", "{}", '["jason"]'])
+def test_a_test_user_that_looks_like_json_is_still_a_valid_header_value(user: str) -> None:
+    try:
+        config = parse_stack_config(project_config("dev", {"testUser": user}))
+    except ConfigError as error:
+        pytest.fail(
+            f"testUser {user!r} is visible ASCII, a valid end-user header value, but was "
+            f"decoded as JSON and refused: {error}"
+        )
+    assert config.test_user == user, f"testUser {user!r} became {config.test_user!r}"
+
+
+# --- the region's AZs, known only at run time ----------------------------------------
+
+
+@pytest.fixture
+def two_zone_region(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The mock region answers with two AZs, like us-west-1 (the stock mock always has four)."""
+    real_call = engine._Mocks.call
+    zones = ["us-west-1a", "us-west-1c"]
+
+    def call(self: engine._Mocks, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == AZ_LOOKUP:
+            return {"id": self.region, "names": zones, "zoneIds": ["usw1-az1", "usw1-az3"]}
+        return real_call(self, args)
+
+    monkeypatch.setattr(engine._Mocks, "call", call)
+    return "us-west-1"
+
+
+def test_an_az_count_above_what_the_region_offers_is_refused_naming_az_count(
+    two_zone_region: str,
+) -> None:
+    run = run_program("dev", {"aws:region": two_zone_region, "azCount": "3"})
+    assert isinstance(run.error, ConfigError), (
+        f"3 AZs in a 2-AZ region were not refused with a ConfigError: {run.error!r}"
+    )
+    assert [p.key for p in run.error.problems] == ["azCount"], (
+        f"the error should name azCount alone: {run.error}"
+    )
+    assert "only 2 available AZs" in str(run.error), (
+        f"the error hides the region's AZs: {run.error}"
+    )
+    assert f"{PROJECT}:azCount = 3" in str(run.error), f"the error hides the bad value: {run.error}"
+    assert run.resources == (), f"registered {[r.name for r in run.resources]} before refusing"
+
+
+def test_an_az_count_the_region_can_hold_is_accepted(two_zone_region: str) -> None:
+    run = run_program("dev", {"aws:region": two_zone_region, "azCount": "2"})
+    assert run.error is None, f"2 AZs in a 2-AZ region were refused: {run.error}"
+    assert run.resources, "the program registered nothing"
+
+
+# --- properties ----------------------------------------------------------------------
+
+REVIEWS_SUBSETS = deployed_versions("reviews")
+FAULT_MODES = (Mode.DELAY, Mode.ABORT)
+
+header_values = (
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=24)
+    .map(str.strip)
+    .filter(bool)
+)
+fault_delays = st.one_of(
+    st.integers(1, 300_000).map(lambda ms: f"{ms}ms"),
+    st.integers(1, 300).map(lambda s: f"{s}s"),
+    st.integers(1, 300_000).map(lambda ms: f"{ms / 1000:g}s"),
+    st.tuples(st.integers(1, 4), st.integers(0, 59)).map(lambda ms: f"{ms[0]}m{ms[1]}s"),
+    st.integers(1, 5).map(lambda m: f"{m}m"),
+)
+# Pulumi.yaml declares faultPercent an integer, so the engine only ever passes whole numbers.
+fault_percents = st.integers(0, 100).map(str)
+
+
+@st.composite
+def split_weights(draw: st.DrawFn) -> dict[str, int]:
+    """Non-negative integer weights over some reviews subsets with pods, summing to 100."""
+    subsets = draw(st.lists(st.sampled_from(REVIEWS_SUBSETS), min_size=1, unique=True))
+    cuts = draw(st.lists(st.integers(0, 100), min_size=len(subsets) - 1, max_size=len(subsets) - 1))
+    bounds = [0, *sorted(cuts), 100]
+    return {subset: bounds[i + 1] - bounds[i] for i, subset in enumerate(subsets)}
+
+
+@st.composite
+def valid_configs(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """A stack and `pulumi config set` overrides that a correct validator must accept."""
+    stack = draw(st.sampled_from(STACKS))
+    mode = draw(st.sampled_from(MODES))
+    overrides = {
+        "mode": mode,
+        "testUser": draw(header_values),
+        "faultDelay": draw(fault_delays),
+        "faultAbortStatus": str(draw(st.integers(400, 599))),
+        "faultPercent": draw(fault_percents),
+        "splitWeights": json.dumps(draw(split_weights())),
+    }
+    if stack == "prod" and Mode(mode) in FAULT_MODES:
+        overrides["allowFaultInjection"] = "true"
+    return stack, overrides
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(valid_configs())
+def test_any_valid_config_parses_and_routes_only_to_subsets_with_pods_in_shares_of_100(
+    stack_and_overrides: tuple[str, dict[str, str]],
+) -> None:
+    stack, overrides = stack_and_overrides
+    try:
+        config = parse_stack_config(project_config(stack, overrides))
+    except ConfigError as error:
+        pytest.fail(f"a valid {stack} config {overrides} was refused: {error}")
+    for service, rules in route_table(config.mode, config.traffic).items():
+        for rule in rules:
+            weights = {d.subset: d.weight for d in rule.destinations}
+            assert sum(weights.values()) == 100, f"{service} weights {weights} do not sum to 100"
+            unknown = set(weights) - set(DESTINATION_RULE_SUBSETS[service])
+            assert not unknown, f"{service} routes to subsets {unknown} no destination rule has"
+            podless = set(weights) - set(deployed_versions(service))
+            assert not podless, f"{service} routes to subsets {podless}, which have no pods"
+    if config.mode is Mode.SPLIT50:
+        (split,) = route_table(config.mode, config.traffic)["reviews"]
+        wanted = {s: w for s, w in json.loads(overrides["splitWeights"]).items() if w > 0}
+        got = {d.subset: d.weight for d in split.destinations}
+        assert got == wanted, f"split50 routes reviews {got}, config asked for {wanted}"
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text().filter(lambda text: text not in MODES))
+def test_any_junk_mode_is_refused_with_a_message_listing_all_six_modes(junk: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(project_config("dev", {"mode": junk}))
+    problems = refused.value.problems
+    assert [p.key for p in problems] == ["mode"], f"mode {junk!r} gave problems {problems}"
+    unlisted = [mode for mode in MODES if mode not in str(problems[0])]
+    assert not unlisted, f"refusing mode {junk!r}, the message leaves out {unlisted}: {problems[0]}"
