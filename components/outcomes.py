@@ -134,10 +134,12 @@ def predict_cohort(routes: RouteTable, cohort: str, user: str | None) -> CohortP
         assert last is not None
         key = (last.version if last.ok else None, last.ratings_unavailable, round(elapsed, 1))
         merged[key] += prob
+    # Shares are rounded for display; one that rounds to 0 % is too rare to show.
+    rounded = {key: round(share, 4) for key, share in merged.items()}
     outcomes = tuple(
-        PageOutcome(round(share, 4), version, unavailable, wait)
+        PageOutcome(share, version, unavailable, wait)
         for (version, unavailable, wait), share in sorted(
-            merged.items(), key=lambda kv: (-kv[1], kv[0][2], str(kv[0][0]))
+            rounded.items(), key=lambda kv: (-kv[1], kv[0][2], str(kv[0][0]))
         )
         if share > 0
     )

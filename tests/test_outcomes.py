@@ -1,0 +1,230 @@
+"""What each cohort sees on /productpage per mode, against the BRIEF and Bookinfo's timeouts."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from components.outcomes import CohortPrediction, PageOutcome, predict_page
+from components.routing import (
+    Delay,
+    Destination,
+    HttpRoute,
+    Mode,
+    TrafficSettings,
+    route_table,
+)
+
+# Upstream Bookinfo (istio/istio 1.30.3 samples/bookinfo/src), as the facts file restates it:
+# productpage.py tries reviews twice with a 3 s timeout each ("bug introduced explicitly");
+# reviews v2 waits 10 s for ratings, v3 2.5 s, v1 never calls ratings and shows no stars.
+PRODUCTPAGE_TIMEOUT_S = 3.0
+PRODUCTPAGE_ATTEMPTS = 2
+STARS = {"v1": None, "v2": "black", "v3": "red"}
+REVIEWS_TO_RATINGS_TIMEOUT_S = {"v2": 10.0, "v3": 2.5}
+RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
+JASON = "jason"
+
+
+class Seen(NamedTuple):
+    """One way the page turns out: how often, which reviews, and after how long."""
+
+    share: float
+    reviews: str | None  # the reviews version shown; None: "reviews unavailable"
+    ratings_unavailable: bool = False
+    wait_s: float = 0.0
+
+
+def v1(share: float = 1.0) -> Seen:
+    return Seen(share, "v1")
+
+
+# The BRIEF's table, cohort by cohort: (anonymous, jason).
+BRIEF: dict[str, tuple[list[Seen], list[Seen]]] = {
+    "all-v1": ([v1()], [v1()]),
+    "user-v2": ([v1()], [Seen(1.0, "v2")]),
+    "delay": (
+        [v1()],
+        [Seen(1.0, None, wait_s=PRODUCTPAGE_TIMEOUT_S * PRODUCTPAGE_ATTEMPTS)],
+    ),
+    "abort": ([v1()], [Seen(1.0, "v2", ratings_unavailable=True)]),
+    "split50": ([v1(0.5), Seen(0.5, "v3")], [v1(0.5), Seen(0.5, "v3")]),
+    "v3": ([Seen(1.0, "v3")], [Seen(1.0, "v3")]),
+}
+
+
+def _key(seen: Seen) -> tuple[str, bool, float]:
+    return (str(seen.reviews), seen.ratings_unavailable, seen.wait_s)
+
+
+def seen(prediction: CohortPrediction) -> list[Seen]:
+    return sorted(
+        (
+            Seen(o.share, o.reviews_version, o.ratings_unavailable, o.wait_s)
+            for o in prediction.outcomes
+        ),
+        key=_key,
+    )
+
+
+def assert_sees(prediction: CohortPrediction, expected: list[Seen], context: str) -> None:
+    got = seen(prediction)
+    want = sorted(expected, key=_key)
+    assert len(got) == len(want), f"{context}: {prediction.cohort} sees {got}, expected {want}"
+    for g, w in zip(got, want, strict=True):
+        assert g.reviews == w.reviews, f"{context}: {prediction.cohort} sees {got}, not {want}"
+        assert g.ratings_unavailable == w.ratings_unavailable, (
+            f"{context}: {prediction.cohort} ratings availability wrong in {got}"
+        )
+        assert g.share == pytest.approx(w.share, abs=1e-3), (
+            f"{context}: {prediction.cohort} shares {got}, expected {want}"
+        )
+        assert g.wait_s == pytest.approx(w.wait_s, abs=0.1), (
+            f"{context}: {prediction.cohort} waits {got}, expected {want}"
+        )
+
+
+def page(mode: str, settings: TrafficSettings | None = None) -> tuple[CohortPrediction, ...]:
+    settings = settings or TrafficSettings()
+    return predict_page(route_table(Mode(mode), settings), settings.test_user)
+
+
+@pytest.mark.parametrize("mode", list(BRIEF))
+def test_each_cohort_sees_the_page_the_brief_describes(mode: str) -> None:
+    anonymous, jason = page(mode)
+    expected_anonymous, expected_jason = BRIEF[mode]
+    assert_sees(anonymous, expected_anonymous, mode)
+    assert_sees(jason, expected_jason, mode)
+
+
+@pytest.mark.parametrize("mode", list(BRIEF))
+def test_predictions_name_the_cohorts(mode: str) -> None:
+    anonymous, jason = page(mode)
+    assert jason.cohort == JASON, f"{mode}: test user's cohort is called {jason.cohort!r}"
+    assert anonymous.cohort != JASON, f"{mode}: anonymous visitors are called {JASON!r}"
+
+
+@pytest.mark.parametrize("mode", list(BRIEF))
+def test_descriptions_say_which_stars_the_reader_sees(mode: str) -> None:
+    for cohort in page(mode):
+        for outcome in cohort.outcomes:
+            text = outcome.describe()
+            if outcome.reviews_version is None:
+                assert "unavailable" in text, f"{mode}: reviews failure reads {text!r}"
+            elif outcome.ratings_unavailable:
+                assert RATINGS_UNAVAILABLE in text, f"{mode}: ratings failure reads {text!r}"
+            elif STARS[outcome.reviews_version] is None:
+                assert "no stars" in text, f"{mode}: v1 page reads {text!r}"
+            else:
+                color = STARS[outcome.reviews_version]
+                assert f"{color} stars" in text, f"{mode}: expected {color} stars in {text!r}"
+
+
+def test_a_delay_shorter_than_productpages_timeout_only_slows_jason_down() -> None:
+    anonymous, jason = page("delay", TrafficSettings(fault_delay="2s"))
+    assert_sees(jason, [Seen(1.0, "v2", wait_s=2.0)], "2s delay")
+    assert_sees(anonymous, [v1()], "2s delay")
+
+
+def test_jason_on_reviews_v3_sees_ratings_unavailable_after_its_shorter_timeout() -> None:
+    everyone_v1 = (HttpRoute((Destination("v1"),)),)
+    table = {
+        "productpage": everyone_v1,
+        "details": everyone_v1,
+        "reviews": (HttpRoute((Destination("v3"),), user=JASON), *everyone_v1),
+        "ratings": (
+            HttpRoute((Destination("v1"),), user=JASON, fault=Delay("7s", 100.0)),
+            *everyone_v1,
+        ),
+    }
+    anonymous, jason = predict_page(table, JASON)
+    expected = Seen(1.0, "v3", ratings_unavailable=True, wait_s=REVIEWS_TO_RATINGS_TIMEOUT_S["v3"])
+    assert_sees(jason, [expected], "7s delay with jason on v3")
+    assert_sees(anonymous, [v1()], "7s delay with jason on v3")
+
+
+def test_a_half_applied_delay_splits_jasons_page_loads_by_the_retry() -> None:
+    _, jason = page("delay", TrafficSettings(fault_percent=50))
+    # Each attempt is delayed with probability 1/2; a delayed attempt fails after 3 s.
+    expected = [
+        Seen(0.5, "v2"),
+        Seen(0.25, "v2", wait_s=PRODUCTPAGE_TIMEOUT_S),
+        Seen(0.25, None, wait_s=PRODUCTPAGE_TIMEOUT_S * PRODUCTPAGE_ATTEMPTS),
+    ]
+    assert_sees(jason, expected, "delay at 50 %")
+    total = sum(o.share for o in jason.outcomes)
+    assert total == pytest.approx(1.0), f"shares of jason's page loads sum to {total}"
+
+
+def test_a_half_applied_abort_shows_ratings_unavailable_on_half_of_jasons_loads() -> None:
+    _, jason = page("abort", TrafficSettings(fault_percent=50))
+    assert_sees(jason, [Seen(0.5, "v2"), Seen(0.5, "v2", ratings_unavailable=True)], "abort 50 %")
+
+
+def test_a_zero_percent_fault_changes_nothing_for_jason() -> None:
+    for mode in ("delay", "abort"):
+        _, jason = page(mode, TrafficSettings(fault_percent=0))
+        assert_sees(jason, [Seen(1.0, "v2")], f"{mode} at 0 %")
+
+
+def test_split_weights_become_the_shares_of_page_loads() -> None:
+    settings = TrafficSettings(split_weights={"v1": 90, "v3": 10})
+    for cohort in page("split50", settings):
+        assert_sees(cohort, [v1(0.9), Seen(0.1, "v3")], "split50 90/10")
+
+
+# --- Properties ---------------------------------------------------------------------------
+@st.composite
+def settings(draw: st.DrawFn) -> TrafficSettings:
+    subsets = draw(
+        st.lists(st.sampled_from(["v1", "v2", "v3"]), min_size=1, max_size=3, unique=True)
+    )
+    cuts = sorted(
+        draw(st.lists(st.integers(0, 100), min_size=len(subsets) - 1, max_size=len(subsets) - 1))
+    )
+    bounds = [0, *cuts, 100]
+    return TrafficSettings(
+        fault_delay=f"{draw(st.integers(1, 300_000))}ms",
+        fault_percent=draw(st.floats(0, 100, allow_nan=False)),
+        fault_abort_status=draw(st.integers(400, 599)),
+        split_weights={s: bounds[i + 1] - bounds[i] for i, s in enumerate(subsets)},
+    )
+
+
+@given(mode=st.sampled_from(list(BRIEF)), traffic=settings())
+def test_shares_of_every_cohort_always_sum_to_one(mode: str, traffic: TrafficSettings) -> None:
+    for cohort in page(mode, traffic):
+        total = sum(o.share for o in cohort.outcomes)
+        assert total == pytest.approx(1.0, abs=1e-3), (
+            f"{mode} {traffic}: {cohort.cohort}'s outcomes sum to {total}: {cohort.outcomes}"
+        )
+
+
+@given(delay_ms=st.integers(1, 300_000))
+def test_a_full_delay_breaks_reviews_exactly_when_it_outlasts_productpages_timeout(
+    delay_ms: int,
+) -> None:
+    delay_s = delay_ms / 1000
+    assume(abs(delay_s - PRODUCTPAGE_TIMEOUT_S) >= 0.05)  # at the boundary it is a race
+    _, jason = page("delay", TrafficSettings(fault_delay=f"{delay_ms}ms"))
+    if delay_s < PRODUCTPAGE_TIMEOUT_S:
+        expected = Seen(1.0, "v2", wait_s=round(delay_s, 1))
+    else:
+        expected = Seen(1.0, None, wait_s=PRODUCTPAGE_TIMEOUT_S * PRODUCTPAGE_ATTEMPTS)
+    assert_sees(jason, [expected], f"delay {delay_ms}ms")
+
+
+def test_an_outcome_too_rare_to_show_is_left_out_rather_than_shown_as_0_percent() -> None:
+    _, jason = page("abort", TrafficSettings(fault_percent=0.004))
+    shares = [o.share for o in jason.outcomes]
+    assert all(s > 0 for s in shares), f"jason's outcomes include a 0 % share: {jason.describe()}"
+
+
+def test_page_outcome_reads_as_a_sentence() -> None:
+    slow = PageOutcome(share=0.25, reviews_version=None, ratings_unavailable=False, wait_s=6.0)
+    text = slow.describe()
+    assert "25" in text, f"share missing from {text!r}"
+    assert "6" in text, f"wait missing from {text!r}"
