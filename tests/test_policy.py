@@ -1,0 +1,703 @@
+"""The policy pack: every rule on the real program's registrations, on mutations, and wired."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import runpy
+import select
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResourceOptions,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy import PolicyResource as EnginePolicyResource
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from components import istio_manifests
+from policy import rules
+from policy.rules import PolicyResource
+from stacks import engine
+from stacks.engine import run_program
+
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
+MODES = ("all-v1", "user-v2", "delay", "abort", "split50", "v3")
+PROD_FAULTS_ALLOWED = (("mode", "delay"), ("allowFaultInjection", "true"))
+PROGRAM_RUNS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    *(("dev", (("mode", m),)) for m in MODES),
+    ("prod", ()),
+    ("prod", PROD_FAULTS_ALLOWED),
+    ("prod", (("mode", "abort"), ("allowFaultInjection", "true"))),
+)
+RULES_BY_NAME = {rule.name: rule for rule in rules.RULES}
+
+
+@functools.cache
+def registrations(stack: str, overrides: tuple[tuple[str, str], ...] = ()) -> list[PolicyResource]:
+    """What a stack policy sees of one mocked `pulumi up`: (type, name, props) per resource."""
+    run = run_program(stack, dict(overrides))
+    assert run.error is None, f"the program failed for {stack} {dict(overrides)}: {run.error}"
+    return [PolicyResource(r.type, r.name, r.inputs) for r in run.resources]
+
+
+def dev(mode: str) -> list[PolicyResource]:
+    return registrations("dev", (("mode", mode),))
+
+
+def resource(resources: Sequence[PolicyResource], name: str) -> PolicyResource:
+    matches = [r for r in resources if r.name == name]
+    assert len(matches) == 1, f"{len(matches)} resources named {name!r}"
+    return matches[0]
+
+
+def mutated(
+    resources: Sequence[PolicyResource], name: str, change: Callable[[dict[str, Any]], None]
+) -> list[PolicyResource]:
+    """A copy of `resources` where `change` has edited a deep copy of one resource's props."""
+    target = resource(resources, name)
+    props = copy.deepcopy(dict(target.props))
+    change(props)
+    return [PolicyResource(r.type, r.name, props) if r is target else r for r in resources]
+
+
+def without(resources: Sequence[PolicyResource], name: str) -> list[PolicyResource]:
+    target = resource(resources, name)
+    return [r for r in resources if r is not target]
+
+
+def the_violation(violations: list[str], *fragments: str) -> str:
+    """The single violation, checked to mention every fragment (resource, field, problem)."""
+    assert len(violations) == 1, f"expected one violation, got {violations}"
+    for fragment in fragments:
+        assert fragment in violations[0], f"{fragment!r} is missing from: {violations[0]}"
+    return violations[0]
+
+
+# --- the real program passes every rule ---------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", rules.RULES, ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    PROGRAM_RUNS,
+    ids=lambda v: v if isinstance(v, str) else "-".join(val for _, val in v) or "default",
+)
+def test_the_real_program_passes_every_rule(
+    stack: str, overrides: tuple[tuple[str, str], ...], rule: rules.Rule
+) -> None:
+    assert rule.check(registrations(stack, overrides)) == []
+
+
+def test_the_rules_see_the_objects_the_program_registers() -> None:
+    """Guards against vacuous passes: a renamed type token would hide objects from a rule."""
+    resources = dev("split50")
+
+    def count(predicate: Callable[[PolicyResource], bool]) -> int:
+        return sum(1 for r in resources if predicate(r))
+
+    assert count(lambda r: rules._is_istio(r, "VirtualService")) == 5
+    assert count(lambda r: rules._is_istio(r, "DestinationRule")) == 4
+    assert count(lambda r: rules._is_istio(r, "Gateway")) == 1
+    assert count(lambda r: r.type == rules.DEPLOYMENT) == 6
+    assert count(lambda r: r.type == rules.SERVICE) >= 4
+    assert count(rules._is_gateway_release) == 1
+    assert sum(1 for _ in rules._containers(resources)) == 6
+
+
+def test_production_is_read_from_the_tags_the_program_puts_on_aws_resources() -> None:
+    assert rules.production_evidence(dev("delay")) == []
+    evidence = rules.production_evidence(registrations("prod"))
+    assert resource(evidence, "network-vpc"), "the prod VPC should carry environment=production"
+
+
+def test_the_fault_annotation_copy_equals_the_programs_constant() -> None:
+    assert rules.FAULT_INJECTION_ANNOTATION == istio_manifests.FAULT_INJECTION_ANNOTATION
+
+
+def test_the_program_marks_allowed_production_faults_exactly_as_the_policy_expects() -> None:
+    ratings = resource(registrations("prod", PROD_FAULTS_ALLOWED), "traffic-vs-ratings")
+    annotations = ratings.props["metadata"]["annotations"]
+    assert annotations == {rules.FAULT_INJECTION_ANNOTATION: rules.FAULT_INJECTION_ALLOWED}
+    assert "fault" in ratings.props["spec"]["http"][0]
+
+
+def test_the_unknown_marker_is_the_mock_engines() -> None:
+    assert rules.UNKNOWN == engine.UNKNOWN
+
+
+# --- rule 1: weights ----------------------------------------------------------------------
+
+
+def set_weights(*weights: int | None) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        for destination, weight in zip(props["spec"]["http"][0]["route"], weights, strict=True):
+            if weight is None:
+                destination.pop("weight", None)
+            else:
+                destination["weight"] = weight
+
+    return change
+
+
+def test_weights_of_60_and_50_are_a_violation() -> None:
+    resources = mutated(dev("split50"), "traffic-vs-reviews", set_weights(60, 50))
+    the_violation(
+        rules.check_route_weights(resources),
+        "VirtualService bookinfo/reviews [traffic-vs-reviews]",
+        "spec.http[0].route[*].weight",
+        "sum to 110",
+        "reviews/v1=60, reviews/v3=50",
+    )
+
+
+def test_a_missing_weight_beside_another_destination_counts_as_zero() -> None:
+    resources = mutated(dev("split50"), "traffic-vs-reviews", set_weights(50, None))
+    the_violation(rules.check_route_weights(resources), "[traffic-vs-reviews]", "sum to 50")
+
+
+def test_a_negative_weight_is_a_violation_even_when_the_sum_is_100() -> None:
+    resources = mutated(dev("split50"), "traffic-vs-reviews", set_weights(110, -10))
+    the_violation(
+        rules.check_route_weights(resources), "spec.http[0].route[1].weight is -10", "0 to 100"
+    )
+
+
+def test_a_single_destination_with_an_explicit_weight_must_say_100() -> None:
+    resources = mutated(dev("all-v1"), "traffic-vs-details", set_weights(100))
+    assert rules.check_route_weights(resources) == []
+    resources = mutated(dev("all-v1"), "traffic-vs-details", set_weights(50))
+    the_violation(rules.check_route_weights(resources), "[traffic-vs-details]", "sum to 50")
+
+
+@given(st.lists(st.integers(min_value=0, max_value=100), min_size=2, max_size=4))
+def test_a_split_is_a_violation_exactly_when_its_weights_do_not_sum_to_100(
+    weights: list[int],
+) -> None:
+    route = [{"destination": {"host": "reviews", "subset": f"v{i}"}} for i in range(len(weights))]
+    for destination, weight in zip(route, weights, strict=True):
+        destination["weight"] = weight
+    vs = PolicyResource(
+        "kubernetes:networking.istio.io/v1:VirtualService",
+        "vs",
+        {
+            "metadata": {"name": "reviews"},
+            "spec": {"hosts": ["reviews"], "http": [{"route": route}]},
+        },
+    )
+    assert bool(rules.check_route_weights([vs])) == (sum(weights) != 100)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.integers(0, 100), min_size=2, max_size=2).map(sorted), st.booleans())
+def test_every_split_the_config_accepts_passes_the_routing_rules(
+    cuts: list[int], name_zero_weights: bool
+) -> None:
+    low, high = cuts
+    weights = {"v1": low, "v2": high - low, "v3": 100 - high}
+    if not name_zero_weights:
+        weights = {subset: w for subset, w in weights.items() if w}
+    overrides = (("mode", "split50"), ("splitWeights", json.dumps(weights)))
+    resources = registrations("dev", overrides)
+    assert rules.check_route_weights(resources) == []
+    assert rules.check_routed_subsets(resources) == []
+
+
+# --- rule 2: subsets exist and select pods ------------------------------------------------
+
+
+def test_a_subset_missing_from_the_destination_rule_is_a_violation() -> None:
+    def drop_v3(props: dict[str, Any]) -> None:
+        props["spec"]["subsets"] = [s for s in props["spec"]["subsets"] if s["name"] != "v3"]
+
+    resources = mutated(dev("split50"), "traffic-dr-reviews", drop_v3)
+    the_violation(
+        rules.check_routed_subsets(resources),
+        "VirtualService bookinfo/reviews [traffic-vs-reviews]",
+        "spec.http[0].route[1].destination.subset 'v3'",
+        "DestinationRule bookinfo/reviews [traffic-dr-reviews]",
+        "its subsets: v1, v2",
+    )
+
+
+def test_a_subset_of_a_host_without_destination_rule_is_a_violation() -> None:
+    resources = without(dev("all-v1"), "traffic-dr-ratings")
+    the_violation(
+        rules.check_routed_subsets(resources),
+        "[traffic-vs-ratings]",
+        "spec.http[0].route[0].destination.subset 'v1'",
+        "no DestinationRule has host ratings.bookinfo.svc.cluster.local",
+    )
+
+
+def test_a_destination_rule_in_another_namespace_does_not_define_a_short_host() -> None:
+    def move(props: dict[str, Any]) -> None:
+        props["metadata"]["namespace"] = "elsewhere"
+
+    resources = mutated(dev("all-v1"), "traffic-dr-ratings", move)
+    the_violation(rules.check_routed_subsets(resources), "[traffic-vs-ratings]", "ratings")
+
+
+def test_a_subset_whose_pods_no_deployment_runs_is_a_violation() -> None:
+    resources = without(dev("v3"), "bookinfo-reviews-v3")
+    the_violation(
+        rules.check_routed_subsets(resources),
+        "[traffic-vs-reviews]",
+        "spec.http[0].route[0].destination.subset 'v3'",
+        "app=reviews, version=v3",
+        "Service bookinfo/reviews [bookinfo-reviews-svc]",
+        "no Deployment",
+    )
+
+
+def test_a_deployment_scaled_to_zero_runs_no_pods_for_its_subset() -> None:
+    def scale_to_zero(props: dict[str, Any]) -> None:
+        props["spec"]["replicas"] = 0
+
+    resources = mutated(dev("v3"), "bookinfo-reviews-v3", scale_to_zero)
+    the_violation(rules.check_routed_subsets(resources), "[traffic-vs-reviews]", "version=v3")
+
+
+def test_subset_labels_only_count_together_with_the_services_selector() -> None:
+    def select_other_app(props: dict[str, Any]) -> None:
+        props["spec"]["selector"] = {"app": "reviewz"}
+
+    resources = mutated(dev("all-v1"), "bookinfo-reviews-svc", select_other_app)
+    the_violation(
+        rules.check_routed_subsets(resources),
+        "[traffic-vs-reviews]",
+        "app=reviewz, version=v1",
+    )
+
+
+def test_a_routed_host_without_a_service_is_a_violation() -> None:
+    resources = without(dev("all-v1"), "bookinfo-details-svc")
+    the_violation(
+        rules.check_routed_subsets(resources),
+        "[traffic-vs-details]",
+        "no Service details in namespace bookinfo",
+    )
+
+
+def test_fully_qualified_hosts_name_the_same_service_as_short_ones() -> None:
+    fqdn = "reviews.bookinfo.svc.cluster.local"
+
+    def route_by_fqdn(props: dict[str, Any]) -> None:
+        for destination in props["spec"]["http"][0]["route"]:
+            destination["destination"]["host"] = fqdn
+
+    def rule_by_fqdn(props: dict[str, Any]) -> None:
+        props["spec"]["host"] = fqdn
+
+    by_vs = mutated(dev("split50"), "traffic-vs-reviews", route_by_fqdn)
+    assert rules.check_routed_subsets(by_vs) == []
+    assert rules.check_routed_subsets(mutated(by_vs, "traffic-dr-reviews", rule_by_fqdn)) == []
+
+
+# --- rule 3: Gateway selector and the gateway chart's pod labels --------------------------
+
+
+@pytest.mark.parametrize(
+    ("release", "values", "app", "istio"),
+    [
+        ("istio-ingressgateway", {}, "istio-ingressgateway", "ingressgateway"),
+        ("istio-ingress", {}, "istio-ingress", "ingress"),
+        ("edge", {}, "edge", "edge"),
+        ("istio-ingress", {"name": "istio-public"}, "istio-public", "public"),
+        (
+            "istio-ingress",
+            {"labels": {"istio": "ingressgateway"}},
+            "istio-ingress",
+            "ingressgateway",
+        ),
+        ("edge", {"labels": {"app": "web", "team": "mesh"}}, "web", "edge"),
+    ],
+)
+def test_gateway_pod_labels_follow_the_charts_helpers(
+    release: str, values: dict[str, Any], app: str, istio: str
+) -> None:
+    labels = rules.gateway_pod_labels(release, values)
+    assert (labels["app"], labels["istio"]) == (app, istio)
+    assert labels["sidecar.istio.io/inject"] == "true"
+    assert labels.get("team") == values.get("labels", {}).get("team")
+
+
+def gateway_selects(selector: dict[str, str]) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        props["spec"]["selector"] = selector
+
+    return change
+
+
+def set_release(**props_: Any) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        props.update(props_)
+
+    return change
+
+
+def test_a_gateway_selecting_istio_ingress_misses_the_istio_ingressgateway_release() -> None:
+    resources = mutated(dev("all-v1"), "bookinfo-gateway", gateway_selects({"istio": "ingress"}))
+    the_violation(
+        rules.check_gateway_selectors(resources),
+        "Gateway bookinfo/bookinfo-gateway [bookinfo-gateway]",
+        "spec.selector istio=ingress",
+        "Release [istio-gateway] labels its pods app=istio-ingressgateway, istio=ingressgateway",
+    )
+
+
+def test_a_release_overriding_the_istio_label_moves_its_pods_away_from_the_selector() -> None:
+    overridden = {"labels": {"istio": "ingress"}}
+    resources = mutated(dev("all-v1"), "istio-gateway", set_release(values=overridden))
+    the_violation(
+        rules.check_gateway_selectors(resources),
+        "[bookinfo-gateway]",
+        "spec.selector istio=ingressgateway",
+        "istio=ingress)",
+    )
+
+
+def test_a_release_overriding_the_istio_label_can_also_bring_its_pods_to_the_selector() -> None:
+    renamed = set_release(name="edge", values={"labels": {"istio": "ingressgateway"}})
+    assert rules.check_gateway_selectors(mutated(dev("all-v1"), "istio-gateway", renamed)) == []
+
+
+def test_a_release_named_istio_ingress_matches_a_selector_istio_ingress() -> None:
+    resources = mutated(dev("all-v1"), "istio-gateway", set_release(name="istio-ingress"))
+    resources = mutated(resources, "bookinfo-gateway", gateway_selects({"istio": "ingress"}))
+    assert rules.check_gateway_selectors(resources) == []
+
+
+def test_values_name_overrides_the_release_name() -> None:
+    renamed = set_release(values={"name": "istio-public"})
+    the_violation(
+        rules.check_gateway_selectors(mutated(dev("all-v1"), "istio-gateway", renamed)),
+        "istio=public",
+    )
+
+
+def test_a_gateway_release_without_a_name_is_a_violation() -> None:
+    def unnamed(props: dict[str, Any]) -> None:
+        del props["name"]
+
+    violations = rules.check_gateway_selectors(mutated(dev("all-v1"), "istio-gateway", unnamed))
+    assert any("[istio-gateway]: name is not set" in v for v in violations), violations
+
+
+def test_the_gateway_chart_is_recognised_from_an_oci_reference() -> None:
+    oci = set_release(chart="oci://registry.istio.io/release/charts/gateway")
+    assert rules.check_gateway_selectors(mutated(dev("all-v1"), "istio-gateway", oci)) == []
+
+
+def test_a_gateway_with_no_gateway_release_in_the_stack_is_a_violation() -> None:
+    the_violation(
+        rules.check_gateway_selectors(without(dev("all-v1"), "istio-gateway")),
+        "[bookinfo-gateway]",
+        "installs no Helm release of chart 'gateway'",
+    )
+
+
+# --- rule 4: faults in production ---------------------------------------------------------
+
+
+def annotate(value: str | None) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        if value is None:
+            props["metadata"].pop("annotations", None)
+        else:
+            props["metadata"]["annotations"] = {rules.FAULT_INJECTION_ANNOTATION: value}
+
+    return change
+
+
+def test_a_fault_on_production_without_the_annotation_is_a_violation() -> None:
+    resources = mutated(
+        registrations("prod", PROD_FAULTS_ALLOWED), "traffic-vs-ratings", annotate(None)
+    )
+    the_violation(
+        rules.check_production_faults(resources),
+        "VirtualService bookinfo/ratings [traffic-vs-ratings]",
+        "spec.http[0].fault injects delay",
+        "environment=production",
+        f'metadata.annotations["{rules.FAULT_INJECTION_ANNOTATION}"]: "allowed"',
+    )
+
+
+def test_a_fault_on_production_with_the_annotation_is_allowed() -> None:
+    resources = registrations("prod", PROD_FAULTS_ALLOWED)
+    assert resource(resources, "traffic-vs-ratings").props["metadata"]["annotations"]
+    assert rules.check_production_faults(resources) == []
+
+
+def test_an_annotation_with_another_value_does_not_allow_a_production_fault() -> None:
+    resources = mutated(
+        registrations("prod", PROD_FAULTS_ALLOWED), "traffic-vs-ratings", annotate("yes")
+    )
+    the_violation(rules.check_production_faults(resources), "[traffic-vs-ratings]")
+
+
+def test_a_fault_on_a_development_stack_needs_no_annotation() -> None:
+    assert rules.check_production_faults(dev("abort")) == []
+
+
+def test_production_tags_alone_make_a_stack_production() -> None:
+    def tag_production(props: dict[str, Any]) -> None:
+        props["tags"]["environment"] = "production"
+
+    resources = mutated(dev("abort"), "network-vpc", tag_production)
+    the_violation(
+        rules.check_production_faults(resources),
+        "[traffic-vs-ratings]",
+        "spec.http[0].fault injects abort",
+        "network-vpc carry tag environment=production",
+    )
+
+
+# --- rules 5 and 6: containers ------------------------------------------------------------
+
+
+def set_container(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        container = props["spec"]["template"]["spec"]["containers"][0]
+        for key, value in fields.items():
+            if value is None:
+                container.pop(key, None)
+            else:
+                container[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("registry.istio.io/release/examples-bookinfo-reviews-v2:1.20.3", None),
+        ("nginx@sha256:" + "a" * 64, None),
+        ("nginx:1.27@sha256:" + "0123456789abcdef" * 4, None),
+        ("localhost:5000/app:2.1", None),
+        ("nginx:latest", "latest"),
+        ("nginx", "no tag or digest"),
+        ("localhost:5000/app", "no tag or digest"),
+        ("nginx:", "empty tag"),
+        ("nginx@sha256:abc", "malformed digest"),
+        ("", "not set"),
+    ],
+)
+def test_image_pin_problem(image: str, problem: str | None) -> None:
+    found = rules.image_pin_problem(image)
+    assert (found is None) if problem is None else (problem in (found or "")), found
+
+
+def test_an_image_tagged_latest_is_a_violation() -> None:
+    bad = "registry.istio.io/release/examples-bookinfo-reviews-v2:latest"
+    resources = mutated(dev("all-v1"), "bookinfo-reviews-v2", set_container(image=bad))
+    the_violation(
+        rules.check_images_pinned(resources),
+        "Deployment bookinfo/reviews-v2 [bookinfo-reviews-v2]",
+        "spec.template.spec.containers[0].image",
+        "'reviews'",
+        "tagged latest",
+    )
+
+
+def test_an_image_without_tag_is_a_violation() -> None:
+    bad = "registry.istio.io/release/examples-bookinfo-details-v1"
+    resources = mutated(dev("all-v1"), "bookinfo-details-v1", set_container(image=bad))
+    the_violation(
+        rules.check_images_pinned(resources),
+        "[bookinfo-details-v1]",
+        "spec.template.spec.containers[0].image",
+        "no tag or digest",
+    )
+
+
+def test_init_containers_are_checked_too() -> None:
+    def add_init(props: dict[str, Any]) -> None:
+        props["spec"]["template"]["spec"]["initContainers"] = [
+            {"name": "wait", "image": "busybox", "resources": {"requests": {"cpu": "1m"}}}
+        ]
+
+    resources = mutated(dev("all-v1"), "bookinfo-ratings-v1", add_init)
+    the_violation(rules.check_images_pinned(resources), "spec.initContainers[0].image")
+    the_violation(rules.check_resource_requests(resources), "initContainers[0]", "no memory")
+
+
+def test_a_container_without_requests_is_a_violation() -> None:
+    resources = mutated(dev("all-v1"), "bookinfo-productpage-v1", set_container(resources=None))
+    the_violation(
+        rules.check_resource_requests(resources),
+        "Deployment bookinfo/productpage-v1 [bookinfo-productpage-v1]",
+        "spec.template.spec.containers[0].resources.requests",
+        "'productpage'",
+        "no cpu or memory",
+    )
+
+
+def test_a_container_requesting_only_cpu_is_a_violation_naming_memory() -> None:
+    only_cpu = set_container(resources={"requests": {"cpu": "50m"}})
+    resources = mutated(dev("all-v1"), "bookinfo-productpage-v1", only_cpu)
+    the_violation(rules.check_resource_requests(resources), "no memory")
+
+
+def test_limits_alone_count_as_requests_as_kubernetes_copies_them() -> None:
+    limits = set_container(resources={"limits": {"cpu": "1", "memory": "1Gi"}})
+    resources = mutated(dev("all-v1"), "bookinfo-productpage-v1", limits)
+    assert rules.check_resource_requests(resources) == []
+
+
+# --- the pack as pulumi_policy runs it ----------------------------------------------------
+
+
+@functools.cache
+def pack() -> dict[str, Any]:
+    """policy/__main__.py as `pulumi.policy` runs it, but under another name: it then
+    defines the policies without starting PolicyPack, whose constructor serves them over
+    gRPC until killed (that path is tested below in a child process)."""
+    return runpy.run_path(str(POLICY_DIR), run_name="bookinfo_policy_pack")
+
+
+def engine_view(resources: Sequence[PolicyResource]) -> StackValidationArgs:
+    """StackValidationArgs as pulumi_policy builds them: props behind its unknown-checking proxy."""
+    options = PolicyResourceOptions(False, [], None, [], None, [], None)  # type: ignore[arg-type]
+    return StackValidationArgs(
+        [
+            EnginePolicyResource(
+                r.type,
+                unknown_checking_proxy(dict(r.props)),
+                "urn",
+                r.name,
+                options,
+                None,
+                None,
+                [],
+                {},
+            )
+            for r in resources
+        ]
+    )
+
+
+def violations_reported(policy: StackValidationPolicy, resources: Sequence[PolicyResource]) -> list:
+    reported: list[str] = []
+    policy.validate(engine_view(resources), lambda message, urn=None: reported.append(message))
+    return reported
+
+
+def test_the_pack_wires_each_rule_as_a_mandatory_stack_policy() -> None:
+    policies = pack()["POLICIES"]
+    assert [p.name for p in policies] == [r.name for r in rules.RULES]
+    for policy in policies:
+        assert isinstance(policy, StackValidationPolicy), policy.name
+        assert policy.enforcement_level is EnforcementLevel.MANDATORY, policy.name
+        assert policy.description == RULES_BY_NAME[policy.name].description
+
+
+def test_the_pack_reports_nothing_for_the_program_and_each_mutation_through_pulumi_policy() -> None:
+    policies = {p.name: p for p in pack()["POLICIES"]}
+    program = registrations("prod", PROD_FAULTS_ALLOWED)
+    for name, policy in policies.items():
+        assert violations_reported(policy, program) == [], name
+    bad = mutated(program, "traffic-vs-ratings", annotate(None))
+    reported = violations_reported(policies["no-fault-injection-in-production"], bad)
+    the_violation(reported, "[traffic-vs-ratings]")
+
+
+def test_values_unknown_in_preview_are_skipped_not_misreported() -> None:
+    policies = {p.name: p for p in pack()["POLICIES"]}
+    unknown = mutated(
+        dev("all-v1"), "bookinfo-reviews-v2", set_container(image=UNKNOWN_STRING_VALUE)
+    )
+    assert violations_reported(policies["container-images-pinned"], unknown) == []
+    plain = pack()["plain"](unknown_checking_proxy({"a": [UNKNOWN_STRING_VALUE, {"b": 1}]}))
+    assert plain == {"a": [rules.UNKNOWN, {"b": 1}]}
+
+
+def test_rules_that_cannot_prove_absence_in_preview_stay_silent() -> None:
+    def unknown_subsets(props: dict[str, Any]) -> None:
+        props["spec"]["subsets"] = rules.UNKNOWN
+
+    def unknown_release_name(props: dict[str, Any]) -> None:
+        props["name"] = rules.UNKNOWN
+
+    resources = mutated(
+        without(dev("v3"), "bookinfo-reviews-v3"), "traffic-dr-reviews", unknown_subsets
+    )
+    assert rules.check_routed_subsets(resources) == []
+    resources = mutated(dev("all-v1"), "istio-gateway", unknown_release_name)
+    assert (
+        rules.check_gateway_selectors(
+            mutated(resources, "bookinfo-gateway", gateway_selects({"istio": "x"}))
+        )
+        == []
+    )
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The pack served exactly as the Pulumi CLI starts it: python -u -m pulumi.policy."""
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(POLICY_DIR)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=POLICY_DIR,
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        port = child.stdout.readline().strip() if ready else b""
+        if not port.isdigit():
+            child.kill()
+            _, stderr = child.communicate(timeout=10)
+            pytest.fail(f"the policy pack did not start: {stderr.decode(errors='replace')}")
+        with grpc.insecure_channel(f"127.0.0.1:{int(port)}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def analyze_stack(
+    stub: analyzer_pb2_grpc.AnalyzerStub, resources: Sequence[PolicyResource]
+) -> list[Any]:
+    def as_proto(r: PolicyResource) -> analyzer_pb2.AnalyzerResource:
+        props = json_format.ParseDict(r.props, struct_pb2.Struct())
+        return analyzer_pb2.AnalyzerResource(type=r.type, name=r.name, urn=r.name, properties=props)
+
+    request = analyzer_pb2.AnalyzeStackRequest(resources=[as_proto(r) for r in resources])
+    return list(stub.AnalyzeStack(request, timeout=30).diagnostics)
+
+
+def test_the_served_pack_lists_six_mandatory_stack_policies(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == "bookinfo-mesh"
+    assert [p.name for p in info.policies] == [r.name for r in rules.RULES]
+    assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
+    assert {p.policy_type for p in info.policies} == {analyzer_pb2.POLICY_TYPE_STACK}
+
+
+def test_the_served_pack_passes_the_program_and_blocks_a_mutation(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    program = dev("split50")
+    assert analyze_stack(analyzer, program) == []
+    diagnostics = analyze_stack(
+        analyzer, mutated(program, "traffic-vs-reviews", set_weights(60, 50))
+    )
+    assert [d.policyName for d in diagnostics] == ["virtual-service-weights-sum-to-100"]
+    assert diagnostics[0].enforcementLevel == analyzer_pb2.MANDATORY
+    assert "[traffic-vs-reviews]" in diagnostics[0].message
