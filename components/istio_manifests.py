@@ -15,6 +15,7 @@ from components.routing import Abort, Delay, Destination, HttpRoute, RouteTable
 API_VERSION = "networking.istio.io/v1"
 # Set on VirtualServices of a production stack whose config allows fault injection.
 FAULT_INJECTION_ANNOTATION = "bookinfo-mesh/fault-injection"
+FAULT_INJECTION_ALLOWED = "allowed"
 
 
 def destination_rule_manifest(service: str) -> dict[str, Any]:

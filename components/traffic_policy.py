@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.istio_manifests import (
+    FAULT_INJECTION_ALLOWED,
     FAULT_INJECTION_ANNOTATION,
     destination_rule_manifest,
     virtual_service_manifest,
@@ -54,7 +55,9 @@ class TrafficPolicy(pulumi.ComponentResource):
         for service, service_rules in table.items():
             manifest = virtual_service_manifest(service, service_rules)
             if args.allow_fault_injection:
-                manifest["metadata"]["annotations"] = {FAULT_INJECTION_ANNOTATION: "allowed"}
+                manifest["metadata"]["annotations"] = {
+                    FAULT_INJECTION_ANNOTATION: FAULT_INJECTION_ALLOWED
+                }
             named_hosts = {
                 route["destination"]["host"]
                 for http in manifest["spec"]["http"]

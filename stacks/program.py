@@ -15,6 +15,9 @@ from stacks.stack_files import project_name
 
 # Only this module reads pulumi.Config; components get typed Args.
 
+# The tag the policy pack reads to know a production stack.
+PRODUCTION_TAG = ("environment", "production")
+
 
 def read_stack_config() -> StackConfig:
     """Every config value of the project namespace, validated (raises ConfigError)."""
@@ -51,11 +54,11 @@ def availability_zones(count: int) -> tuple[str, ...]:
 def build(config: StackConfig) -> None:
     """Register every component of the stack and export what a user needs."""
     stack = pulumi.get_stack()
-    # `environment` is what the policy pack reads to know a production stack.
+    environment_key, production = PRODUCTION_TAG
     tags = {
         "project": project_name(),
         "stack": stack,
-        "environment": "production" if config.production else "development",
+        environment_key: production if config.production else "development",
     }
     network = Network(
         "network",

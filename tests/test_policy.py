@@ -31,7 +31,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from components import istio_manifests
 from policy import rules
 from policy.rules import PolicyResource
-from stacks import engine
+from stacks import engine, program
 from stacks.engine import run_program
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
@@ -124,8 +124,10 @@ def test_production_is_read_from_the_tags_the_program_puts_on_aws_resources() ->
     assert resource(evidence, "network-vpc"), "the prod VPC should carry environment=production"
 
 
-def test_the_fault_annotation_copy_equals_the_programs_constant() -> None:
+def test_the_policy_copies_of_the_programs_markers_are_equal() -> None:
     assert rules.FAULT_INJECTION_ANNOTATION == istio_manifests.FAULT_INJECTION_ANNOTATION
+    assert rules.FAULT_INJECTION_ALLOWED == istio_manifests.FAULT_INJECTION_ALLOWED
+    assert rules.PRODUCTION_TAG == program.PRODUCTION_TAG
 
 
 def test_the_program_marks_allowed_production_faults_exactly_as_the_policy_expects() -> None:
