@@ -130,19 +130,17 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> None:
         print_diff(diff, console)
 
 
+def _stack_arguments(parser: argparse.ArgumentParser, set_help: str) -> None:
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", help="what `pulumi up` would create, as files")
-    render.add_argument("--stack", default="dev")
-    render.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, like `pulumi config set`",
-    )
+    _stack_arguments(render, "override a config key, like `pulumi config set`")
     render.add_argument("--out", help="output folder (default out/<stack>)")
     render.add_argument("--format", choices=("text", "json"), default="text")
     render.add_argument(
@@ -152,14 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     diff = commands.add_parser("diff", help="what a config change or a commit would change")
-    diff.add_argument("--stack", default="dev")
-    diff.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="the config change to preview, against the stack's current config",
-    )
+    _stack_arguments(diff, "the config change to preview, against the stack's current config")
     diff.add_argument("--base", help="git ref to compare from (instead of current config)")
     diff.add_argument("--head", help="git ref to compare to (default: the working tree)")
     diff.add_argument("--markdown", metavar="FILE", help="also write Markdown ('-': stdout)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -129,22 +129,15 @@ def _user_of(matches: list[dict[str, Any]] | None) -> str | None:
     return headers[HEADER]["exact"]
 
 
-def rules_of_manifest(vs: dict[str, Any]) -> tuple[Rule, ...]:
-    """A generated VirtualService's rules; a lone destination without weight weighs 100."""
+def _rules(
+    https: list[dict[str, Any]], destination: Callable[[dict[str, Any]], tuple[str, str]]
+) -> tuple[Rule, ...]:
+    """HTTP rules in either representation; a lone destination without weight weighs 100."""
     rules = []
-    for http in vs["spec"]["http"]:
-        unknown = set(http) - {"match", "route", "fault", "timeout", "retries"}
-        assert not unknown, (
-            f"{vs['metadata']['name']} rule has fields upstream never sets: {unknown}"
-        )
+    for http in https:
         routes = http["route"]
         to = frozenset(
-            (
-                r["destination"]["host"],
-                r["destination"]["subset"],
-                r.get("weight", 100 if len(routes) == 1 else 0),
-            )
-            for r in routes
+            (*destination(r), r.get("weight", 100 if len(routes) == 1 else 0)) for r in routes
         )
         rules.append(
             Rule(
@@ -156,6 +149,18 @@ def rules_of_manifest(vs: dict[str, Any]) -> tuple[Rule, ...]:
             )
         )
     return tuple(rules)
+
+
+def rules_of_manifest(vs: dict[str, Any]) -> tuple[Rule, ...]:
+    """A generated VirtualService's rules."""
+    for http in vs["spec"]["http"]:
+        unknown = set(http) - {"match", "route", "fault", "timeout", "retries"}
+        assert not unknown, (
+            f"{vs['metadata']['name']} rule has fields upstream never sets: {unknown}"
+        )
+    return _rules(
+        vs["spec"]["http"], lambda r: (r["destination"]["host"], r["destination"]["subset"])
+    )
 
 
 def _route_fault(route: HttpRoute) -> tuple[str, float, float] | None:
@@ -179,23 +184,7 @@ def rules_of_table(table: RouteTable, host: str) -> tuple[Rule, ...]:
 
 def rules_of_facts(vs: dict[str, Any]) -> tuple[Rule, ...]:
     """A VirtualService as the facts file restates it (route entries carry host and subset)."""
-    rules = []
-    for http in vs["http"]:
-        routes = http["route"]
-        to = frozenset(
-            (r["host"], r["subset"], r.get("weight", 100 if len(routes) == 1 else 0))
-            for r in routes
-        )
-        rules.append(
-            Rule(
-                _user_of(http.get("match")),
-                _fault_meaning(http.get("fault")),
-                to,
-                http.get("timeout"),
-                http.get("retries"),
-            )
-        )
-    return tuple(rules)
+    return _rules(vs["http"], lambda r: (r["host"], r["subset"]))
 
 
 def virtual_services(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
