@@ -30,7 +30,6 @@ KIND_ORDER: tuple[str, ...] = (
 )
 # Kubernetes resources that are not objects the program writes itself.
 _NOT_MANIFESTS = ("pulumi:providers:", "kubernetes:helm.sh/")
-FILES = ("resources.json", "manifests.yaml", "summary.json")
 
 
 @dataclass(frozen=True)
