@@ -225,13 +225,109 @@ def test_an_unknown_field_in_a_kubernetes_kind_is_reported() -> None:
     )
 
 
-def test_an_unknown_istio_field_is_not_detected_by_the_istio_models() -> None:
-    # Pins the models' known limit (Istio's CRD schemas have no additionalProperties):
-    # if this fails, the package became strict and validate.mjs's comment must say so.
+def test_an_unknown_field_in_a_virtual_service_http_rule_is_reported() -> None:
+    # The Istio CRD schemas have no additionalProperties, so this comes from the models' .d.ts.
     vs = virtual_service()
     vs["spec"]["http"][0]["routee"] = vs["spec"]["http"][0].pop("route")
+    assert_only_violation(
+        validate_manifests([vs], KUBERNETES_VERSION),
+        SchemaViolation("VirtualService bookinfo/reviews", "spec.http[0].routee", "unknown field"),
+    )
+
+
+def test_an_unknown_field_in_a_route_destination_is_reported() -> None:
+    vs = virtual_service()
+    vs["spec"]["http"][1]["route"][0]["destination"]["subsett"] = "v1"
+    assert_only_violation(
+        validate_manifests([vs], KUBERNETES_VERSION),
+        SchemaViolation(
+            "VirtualService bookinfo/reviews",
+            "spec.http[1].route[0].destination.subsett",
+            "unknown field",
+        ),
+    )
+
+
+def test_an_unknown_field_in_a_destination_rule_subset_is_reported() -> None:
+    dr = destination_rule()
+    dr["spec"]["subsets"][1]["lables"] = dr["spec"]["subsets"][1].pop("labels")
+    assert_only_violation(
+        validate_manifests([dr], KUBERNETES_VERSION),
+        SchemaViolation(
+            "DestinationRule bookinfo/reviews", "spec.subsets[1].lables", "unknown field"
+        ),
+    )
+
+
+def test_an_unknown_field_in_a_gateway_server_is_reported() -> None:
+    gw = gateway()
+    gw["spec"]["servers"][0]["host"] = ["bookinfo.example.com"]
+    assert_only_violation(
+        validate_manifests([gw], KUBERNETES_VERSION),
+        SchemaViolation(
+            "Gateway bookinfo/bookinfo-gateway", "spec.servers[0].host", "unknown field"
+        ),
+    )
+
+
+def test_unknown_fields_are_found_at_the_top_in_metadata_and_in_peer_authentication() -> None:
+    pa = peer_authentication()
+    # An unknown field is reported once: its value is not walked.
+    pa["specc"] = {"mtls": {"mode": "STRICT"}}
+    # metadata is checked against the IObjectMeta that the models import.
+    pa["metadata"]["lables"] = {"app": "mesh"}
+    pa["spec"]["mtls"]["modee"] = "STRICT"
+    violations = validate_manifests([pa], KUBERNETES_VERSION)
+    assert violations == [
+        SchemaViolation("PeerAuthentication istio-system/default", field, "unknown field")
+        for field in ("metadata.lables", "spec.mtls.modee", "specc")
+    ], f"unexpected violations:\n{rendered(violations)}"
+
+
+def test_header_match_names_are_map_keys_not_fields() -> None:
+    vs = virtual_service()
+    headers = vs["spec"]["http"][0]["match"][0]["headers"]
+    headers["x-request-id"] = {"prefix": "abc"}
+    headers["x.odd/header name"] = {"regex": ".*"}
     violations = validate_manifests([vs], KUBERNETES_VERSION)
-    assert violations == [], f"the Istio models now report unknown fields:\n{rendered(violations)}"
+    assert violations == [], f"header names were taken for fields:\n{rendered(violations)}"
+
+
+def test_a_typo_inside_a_header_match_is_reported_under_the_header_name() -> None:
+    vs = virtual_service()
+    vs["spec"]["http"][0]["match"][0]["headers"]["end-user"] = {"exakt": "jason"}
+    assert_only_violation(
+        validate_manifests([vs], KUBERNETES_VERSION),
+        SchemaViolation(
+            "VirtualService bookinfo/reviews",
+            "spec.http[0].match[0].headers.end-user.exakt",
+            "unknown field",
+        ),
+    )
+
+
+def test_label_and_selector_keys_are_map_keys_not_fields() -> None:
+    dr = destination_rule()
+    dr["spec"]["subsets"][0]["labels"]["app.kubernetes.io/version"] = "v1"
+    dr["metadata"]["labels"] = {"app.kubernetes.io/part-of": "bookinfo"}
+    dr["metadata"]["annotations"] = {"example.com/owner": "mesh team"}
+    gw = gateway()
+    gw["spec"]["selector"]["topology.istio.io/network"] = "net1"
+    violations = validate_manifests([dr, gw], KUBERNETES_VERSION)
+    assert violations == [], f"map keys were taken for fields:\n{rendered(violations)}"
+
+
+def test_istio_violations_of_both_kinds_come_sorted_by_field_path() -> None:
+    vs = virtual_service()
+    vs["spec"]["http"][1]["route"][0]["weight"] = "x"
+    vs["spec"]["http"][0]["route"][0]["destination"]["subsett"] = "v2"
+    vs["spec"]["http"][1]["timeoutt"] = "1s"
+    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    assert [(v.field, v.reason) for v in violations] == [
+        ("spec.http[0].route[0].destination.subsett", "unknown field"),
+        ("spec.http[1].route[0].weight", "must be integer"),
+        ("spec.http[1].timeoutt", "unknown field"),
+    ], f"unexpected violations or order:\n{rendered(violations)}"
 
 
 def test_an_invalid_enum_value_in_an_istio_kind_is_reported() -> None:
