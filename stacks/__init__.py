@@ -1,1 +1,1 @@
-"""bookinfo-mesh stacks."""
+"""Stack config, composition of the components, mock engine, and the offline render and diff."""

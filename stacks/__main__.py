@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from stacks.config import ConfigError
+from stacks.config import PROJECT, ConfigError
 from stacks.diff import diff_rendered
 from stacks.engine import run_program
 from stacks.render import Rendered, render_run
@@ -37,7 +37,7 @@ def _overrides(pairs: Sequence[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise CommandError(f"--set takes key=value, got {pair!r}", EXIT_BAD_CONFIG)
-        result[key.removeprefix("bookinfo-mesh:")] = value
+        result[key.removeprefix(f"{PROJECT}:")] = value
     return result
 
 

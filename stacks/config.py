@@ -22,8 +22,9 @@ from pydantic import (
 from components.bookinfo_app import deployed_versions
 from components.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE, plan_subnets
 from components.routing import MODES, Mode, TrafficSettings, parse_duration
+from stacks.stack_files import project_name
 
-PROJECT = "bookinfo-mesh"
+PROJECT = project_name()  # Pulumi.yaml decides it
 
 # Istio minor -> the Kubernetes minors it supports (istio.io supportStatus). Add a row only
 # after checking that table; the Helm charts are pinned to the exact istioVersion.

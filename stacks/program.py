@@ -11,7 +11,6 @@ from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.network import Network, NetworkArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
 from stacks.config import ConfigError, ConfigProblem, StackConfig, parse_stack_config
-from stacks.stack_files import project_name
 
 # Only this module reads pulumi.Config; components get typed Args.
 
@@ -21,7 +20,7 @@ PRODUCTION_TAG = ("environment", "production")
 
 def read_stack_config() -> StackConfig:
     """Every config value of the project namespace, validated (raises ConfigError)."""
-    prefix = f"{project_name()}:"
+    prefix = f"{pulumi.get_project()}:"
     raw = {
         **pulumi.runtime.get_config_env(),
         **pulumi.runtime.config.CONFIG.get(),
@@ -56,7 +55,7 @@ def build(config: StackConfig) -> None:
     stack = pulumi.get_stack()
     environment_key, production = PRODUCTION_TAG
     tags = {
-        "project": project_name(),
+        "project": pulumi.get_project(),
         "stack": stack,
         environment_key: production if config.production else "development",
     }
