@@ -16,6 +16,7 @@ $(VENV)/.installed: requirements.txt
 
 $(SCHEMAS)/node_modules/.installed: $(SCHEMAS)/package.json $(SCHEMAS)/package-lock.json
 	npm ci --prefix $(SCHEMAS) --no-audit --no-fund --loglevel=error
+	node $(SCHEMAS)/validate.mjs --warm
 	touch $@
 
 deps: $(VENV)/.installed $(SCHEMAS)/node_modules/.installed

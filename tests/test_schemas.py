@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -477,3 +480,316 @@ def test_importing_the_module_loads_neither_jsonschema_nor_node() -> None:
     assert result.stdout.split() == ["False", "False"], (
         f"import is not cheap: {result.stdout}{result.stderr}"
     )
+
+
+# ---- The fields-tree cache of validate.mjs ----------------------------------------------------
+
+TOOL_DIR = REPO_ROOT / "tools" / "istio-schemas"
+VALIDATE_MJS = TOOL_DIR / "validate.mjs"
+V1_MODELS = [
+    *(
+        f"networking.istio.io/v1/{kind}"
+        for kind in (
+            "DestinationRule",
+            "Gateway",
+            "ServiceEntry",
+            "Sidecar",
+            "VirtualService",
+            "WorkloadEntry",
+            "WorkloadGroup",
+        )
+    ),
+    *(
+        f"security.istio.io/v1/{kind}"
+        for kind in ("AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication")
+    ),
+]
+
+
+def run_validate_mjs(
+    docs: list[Any], *args: str, node_args: Sequence[str] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
+    """validate.mjs run directly, with extra environment variables; it must succeed."""
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH"
+    result = subprocess.run(
+        [node, *node_args, str(VALIDATE_MJS), *args],
+        input=json.dumps(docs),
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | env,
+    )
+    assert result.returncode == 0, f"validate.mjs {' '.join(args)} failed:\n{result.stderr}"
+    return result
+
+
+def raw_violations(docs: list[Any], **env: str) -> list[dict[str, Any]]:
+    return list(json.loads(run_validate_mjs(docs, **env).stdout))
+
+
+def cache_files(cache_dir: Path) -> dict[str, Path]:
+    """The cached trees under cache_dir by model ("networking.istio.io/v1/Gateway")."""
+    return {
+        str(path.relative_to(key_dir).with_suffix("")): path
+        for key_dir in cache_dir.iterdir()
+        for path in key_dir.rglob("*.json")
+    }
+
+
+def objects_with_unknown_fields() -> list[Any]:
+    """Valid and invalid Istio objects, unknown fields from the top down to 8 levels deep."""
+    vs = virtual_service()
+    vs["specc"] = {}
+    vs["metadata"]["lables"] = {"app": "reviews"}
+    vs["metadata"]["managedFields"] = [
+        {"manager": "kubectl", "fieldsV1": {"f:spec": {}}, "managr": "x"}  # fieldsV1 is open
+    ]
+    vs["metadata"]["ownerReferences"] = [{"kind": "X", "name": "x", "uid": "1", "kindd": "X"}]
+    http = vs["spec"]["http"][0]
+    http["routee"] = []
+    http["match"][0]["headers"]["end-user"]["exakt"] = "jason"
+    http["match"][0]["headers"]["x.odd/name"] = {"prefix": "a"}  # a map key, not a field
+    http["fault"]["delay"]["percentage"]["valu"] = 1
+    http["route"][0]["destination"]["port"] = {"number": 9080, "numbr": 9080}
+    vs["spec"]["http"][1]["route"][0]["headers"] = {"request": {"add": {"x": "1"}, "sett": {}}}
+
+    dr = destination_rule()
+    dr["spec"]["trafficPolicy"]["loadBalancer"] = {
+        # consistentHash is an intersection of unions with Exclude<> in the declarations.
+        "consistentHash": {"httpCookie": {"name": "c", "ttl": "0s", "ttll": "1s"}, "ringHahs": {}},
+    }
+    dr["spec"]["trafficPolicy"]["connectionPool"] = {"tcp": {"tcpKeepalive": {"probs": 3}}}
+    dr["spec"]["subsets"][0]["trafficPolicy"] = {
+        "portLevelSettings": [{"port": {"number": 80, "numbr": 80}, "tls": {"modee": "x"}}]
+    }
+    dr["spec"]["subsets"][1]["labels"]["app.kubernetes.io/any"] = "v2"
+
+    gw = gateway()
+    gw["spec"]["servers"][0]["tls"] = {"mode": "SIMPLE", "modee": "SIMPLE"}
+    gw["spec"]["servers"][0]["port"]["nmber"] = 1
+    gw["spec"]["selector"]["any.key/at-all"] = "x"
+
+    pa = peer_authentication()
+    pa["spec"]["portLevelMtls"] = {"8080": {"mode": "DISABLE", "modee": "x"}}
+    pa["spec"]["selector"] = {"matchLabels": {"app": "x"}, "matchLabelz": {}}
+
+    authz = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "allow", "namespace": "bookinfo"},
+        "spec": {
+            "rules": [
+                {
+                    "from": [{"source": {"principals": ["a"], "principalz": ["b"]}}],
+                    "when": [{"key": "request.auth.claims[iss]", "valuez": ["x"]}],
+                }
+            ],
+        },
+    }
+    # Wrong JSON types are left to ajv: an object where an array belongs is not walked.
+    wrong_types = virtual_service()
+    wrong_types["spec"]["http"] = {"routee": 1}
+    wrong_types["spec"]["hosts"] = [{"anything": 1}]
+    return [vs, dr, gw, pa, authz, wrong_types, service(), virtual_service() | {"kind": "Nope"}]
+
+
+EXPECTED_UNKNOWN_FIELDS = [
+    (0, "metadata.lables"),
+    (0, "metadata.managedFields[0].managr"),
+    (0, "metadata.ownerReferences[0].kindd"),
+    (0, "spec.http[0].fault.delay.percentage.valu"),
+    (0, "spec.http[0].match[0].headers.end-user.exakt"),
+    (0, "spec.http[0].route[0].destination.port.numbr"),
+    (0, "spec.http[0].routee"),
+    (0, "spec.http[1].route[0].headers.request.sett"),
+    (0, "specc"),
+    (1, "spec.subsets[0].trafficPolicy.portLevelSettings[0].port.numbr"),
+    (1, "spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.modee"),
+    (1, "spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probs"),
+    (1, "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttll"),
+    (1, "spec.trafficPolicy.loadBalancer.consistentHash.ringHahs"),
+    (2, "spec.servers[0].port.nmber"),
+    (2, "spec.servers[0].tls.modee"),
+    (3, 'spec.portLevelMtls["8080"].modee'),
+    (3, "spec.selector.matchLabelz"),
+    (4, "spec.rules[0].from[0].source.principalz"),
+    (4, "spec.rules[0].when[0].valuez"),
+]
+
+
+def unknown_fields(violations: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    return [(v["index"], v["field"]) for v in violations if v["reason"] == "unknown field"]
+
+
+@pytest.fixture(scope="module")
+def reference() -> list[dict[str, Any]]:
+    """Violations of objects_with_unknown_fields() found by walking the declarations, no cache."""
+    return raw_violations(objects_with_unknown_fields(), ISTIO_FIELDS_CACHE="off")
+
+
+@pytest.fixture(scope="module")
+def seeded_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding the trees of objects_with_unknown_fields(); tests change copies of it."""
+    cache_dir = tmp_path_factory.mktemp("seeded-cache")
+    raw_violations(objects_with_unknown_fields(), ISTIO_FIELDS_CACHE_DIR=str(cache_dir))
+    return cache_dir
+
+
+def test_cached_fields_trees_find_exactly_what_walking_the_declarations_finds(
+    tmp_path: Path, reference: list[dict[str, Any]]
+) -> None:
+    docs = objects_with_unknown_fields()
+    assert unknown_fields(reference) == EXPECTED_UNKNOWN_FIELDS, (
+        f"the declarations walk itself changed: {unknown_fields(reference)}"
+    )
+    derived = raw_violations(docs, ISTIO_FIELDS_CACHE_DIR=str(tmp_path))
+    files = cache_files(tmp_path)
+    assert set(files) == {
+        "networking.istio.io/v1/VirtualService",
+        "networking.istio.io/v1/DestinationRule",
+        "networking.istio.io/v1/Gateway",
+        "security.istio.io/v1/PeerAuthentication",
+        "security.istio.io/v1/AuthorizationPolicy",
+    }, f"unexpected cache files: {sorted(files)}"
+    inodes = {model: path.stat().st_ino for model, path in files.items()}
+    cached = raw_violations(docs, ISTIO_FIELDS_CACHE_DIR=str(tmp_path))
+    assert {model: path.stat().st_ino for model, path in cache_files(tmp_path).items()} == inodes, (
+        "the second run rewrote cache files instead of reading them"
+    )
+    assert derived == reference, "trees derived in this run disagree with the declarations walk"
+    assert cached == reference, "trees read from the cache disagree with the declarations walk"
+
+
+TYPESCRIPT_PROBE = """
+const Module = require("node:module");
+const load = Module._load;
+let loaded = false;
+Module._load = function (request, ...rest) {
+  if (request === "typescript") loaded = true;
+  return load.call(this, request, ...rest);
+};
+process.on("exit", () => process.stderr.write(`typescript loaded: ${loaded}\\n`));
+"""
+
+
+def test_warm_caches_every_v1_model_keyed_by_versions_and_spares_typescript(
+    tmp_path: Path,
+) -> None:
+    cache_dir = tmp_path / "cache"
+    warm = run_validate_mjs([], "--warm", ISTIO_FIELDS_CACHE_DIR=str(cache_dir))
+    assert str(cache_dir) in warm.stdout, f"--warm did not say where: {warm.stdout}"
+    missing = set(V1_MODELS) - set(cache_files(cache_dir))
+    assert not missing, f"--warm did not cache {sorted(missing)}"
+
+    def version(package: str) -> str:
+        manifest = TOOL_DIR / "node_modules" / package / "package.json"
+        return str(json.loads(manifest.read_text())["version"])
+
+    versions = (
+        f"istio-{version('@kubernetes-models/istio')}"
+        f"_apimachinery-{version('@kubernetes-models/apimachinery')}"
+        f"_typescript-{version('typescript')}_"
+    )
+    key_dirs = [path.name for path in cache_dir.iterdir()]
+    assert len(key_dirs) == 1, f"expected one cache key, got {key_dirs}"
+    assert key_dirs[0].startswith(versions), f"cache key {key_dirs[0]} lacks {versions}"
+
+    probe = tmp_path / "probe.cjs"
+    probe.write_text(TYPESCRIPT_PROBE)
+    docs = [virtual_service(), destination_rule(), gateway(), peer_authentication()]
+    for env, loads in (
+        ({"ISTIO_FIELDS_CACHE_DIR": str(cache_dir)}, False),
+        ({"ISTIO_FIELDS_CACHE_DIR": str(tmp_path / "empty")}, True),
+        ({"ISTIO_FIELDS_CACHE": "off"}, True),
+    ):
+        result = run_validate_mjs(docs, node_args=["--require", str(probe)], **env)
+        assert json.loads(result.stdout) == [], f"valid objects were rejected: {result.stdout}"
+        assert f"typescript loaded: {str(loads).lower()}" in result.stderr, (
+            f"with {env} expected TypeScript loaded={loads}: {result.stderr}"
+        )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "truncated", "empty", "body edited", "another model's tree", "another key"],
+)
+def test_a_damaged_cache_file_is_rebuilt_not_trusted(
+    tmp_path: Path, damage: str, seeded_cache: Path, reference: list[dict[str, Any]]
+) -> None:
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(seeded_cache, cache_dir)
+    files = cache_files(cache_dir)
+    target = files["networking.istio.io/v1/VirtualService"]
+    good = target.read_text()
+    header, body = good.split("\n", 1)
+    if damage == "garbage":
+        target.write_bytes(b"\x00\xff not json {{{")
+    elif damage == "truncated":
+        target.write_text(good[: len(good) // 2])
+    elif damage == "empty":
+        target.write_text("")
+    elif damage == "body edited":
+        # A tree that allows anything, behind the header of the real one.
+        target.write_text(header + "\n" + json.dumps({"root": 0, "nodes": [{}]}))
+    elif damage == "another model's tree":
+        # Intact in itself, but a Gateway's tree would reject every VirtualService field.
+        target.write_text(files["networking.istio.io/v1/Gateway"].read_text())
+    else:
+        meta = json.loads(header) | {"key": "istio-0.0.0_apimachinery-0.0.0_typescript-0.0.0"}
+        target.write_text(json.dumps(meta) + "\n" + body)
+    docs = objects_with_unknown_fields()
+    assert raw_violations(docs, ISTIO_FIELDS_CACHE_DIR=str(cache_dir)) == reference, (
+        f"a cache file with {damage} changed the violations"
+    )
+    assert target.read_text() == good, f"a cache file with {damage} was not rebuilt"
+    leftovers = [path.name for path in cache_dir.rglob("*.tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def test_an_unwritable_cache_dir_means_deriving_in_memory(
+    tmp_path: Path, reference: list[dict[str, Any]]
+) -> None:
+    docs = objects_with_unknown_fields()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    unwritable = raw_violations(docs, ISTIO_FIELDS_CACHE_DIR=str(blocker / "cache"))
+    assert unwritable == reference, "an unwritable cache directory changed the violations"
+    node = shutil.which("node")
+    assert node is not None
+    warm = subprocess.run(
+        [node, str(VALIDATE_MJS), "--warm"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"ISTIO_FIELDS_CACHE_DIR": str(blocker / "cache")},
+    )
+    assert warm.returncode == 1, "--warm must fail when it cannot write the cache"
+    assert "could not cache" in warm.stderr, warm.stderr
+
+
+def test_concurrent_first_runs_share_one_cache_safely(
+    tmp_path: Path, reference: list[dict[str, Any]]
+) -> None:
+    docs = objects_with_unknown_fields()
+    node = shutil.which("node")
+    assert node is not None
+    env = os.environ | {"ISTIO_FIELDS_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.Popen(
+            [node, str(VALIDATE_MJS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    outputs = [run.communicate(json.dumps(docs)) for run in runs]
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr
+        assert json.loads(stdout) == reference, "a concurrent run disagreed"
+    assert raw_violations(docs, ISTIO_FIELDS_CACHE_DIR=str(tmp_path)) == reference
+    leftovers = [path.name for path in tmp_path.rglob("*.tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"

@@ -16,23 +16,55 @@
 //    unknown, empty interfaces ({}: e.g. managedFields[].fieldsV1) and types it cannot resolve, so it is
 //    lenient where the declarations are open, and a value of the wrong JSON type is left to ajv.
 //
-// Each needed .d.ts is parsed once per run (JSDoc skipped) and only the parts of its types the data reaches
-// are looked at; TypeScript is loaded only once some object has a model. Loading it and parsing the 1.6 MB
-// DestinationRule.d.ts dominate a run (~0.3 s + ~0.2 s; validate.mjs took ~0.25 s before this check).
+// The walk does not run on the declarations themselves but on a "fields tree" derived from them once per
+// model (apiVersion/kind) that accepts and rejects exactly what walking the declarations does. It is plain
+// JSON, {root, nodes}, a node being {k?: {key: node}, i?: node, e?: node} with nodes named by their index in
+// `nodes`: `k` (there when some member of the type is an object type) maps every declared key to the merged
+// types of that key, `i` is the merged index signature types (any other key is then allowed), `e` the merged
+// Array<T> element types; unions and intersections are merged, and {} checks nothing below it.
+//
+// Trees are cached, a file per model: node_modules/.cache/istio-fields/<key>/<group>/<version>/<Kind>.json,
+// <key> naming the installed @kubernetes-models/istio, @kubernetes-models/apimachinery and typescript
+// versions and a hash of this file, so a reinstall or an edit invalidates them. Files are written under a
+// temporary name and renamed into place, so a concurrent run never reads half of one, and carry a SHA-256 of
+// their tree: a damaged or foreign file is derived again and replaced, never trusted. TypeScript (~0.3 s to
+// load) and the .d.ts files (DestinationRule's is 1.6 MB, ~0.2 s to parse, JSDoc skipped) are read only on a
+// cache miss. A cache directory that cannot be created or written means deriving trees in memory on every
+// run (~0.8 s instead of ~0.25 s for a render's Istio objects), nothing worse.
+//
+// `node validate.mjs --warm` caches the tree of every model the package exports (`make deps` runs it right
+// after `npm ci`), so the first render is fast too. It exits 1 when it cannot write the cache.
+//
+// Environment:
+//   ISTIO_FIELDS_CACHE=off      no trees, no cache: unknown fields are found by walking the declarations
+//                               directly, the reference the trees are derived from (tests compare the two
+//                               ways). Unset or "on": trees and their cache are used.
+//   ISTIO_FIELDS_CACHE_DIR=dir  the cache directory, instead of node_modules/.cache/istio-fields.
 //
 // Output: [{index, field, reason}], index into the input array, field a dotted path ("" = whole object),
 // reason "unknown field" for check 2. Violations are de-duplicated and ordered by index, then by field path
 // (array indexes numerically; ties keep ajv's before unknown fields). Objects outside the *.istio.io groups
 // are skipped. Exit 0 whenever it ran, violations or not.
-import { readFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const MODELS = "@kubernetes-models/istio";
 const ISTIO_GROUP = /^[a-z0-9.-]+\.istio\.io$/;
 
+const SELF = fileURLToPath(import.meta.url);
 const require = createRequire(import.meta.url);
 const installed = require(`${MODELS}/package.json`);
+
+const CACHE_SETTING = process.env.ISTIO_FIELDS_CACHE ?? "";
+if (!["", "on", "off"].includes(CACHE_SETTING)) {
+  throw new Error(`ISTIO_FIELDS_CACHE must be "on" or "off", not ${JSON.stringify(CACHE_SETTING)}`);
+}
+const CACHE_OFF = CACHE_SETTING === "off";
+const CACHE_DIR =
+  process.env.ISTIO_FIELDS_CACHE_DIR || join(dirname(SELF), "node_modules", ".cache", "istio-fields");
 
 /** Fails fast when the installed models were not generated from the Istio version package.json names. */
 function checkIstioVersion() {
@@ -249,8 +281,11 @@ function shapeOf(type) {
 
 const isPlainObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** Appends {path, reason: "unknown field"} for every key `value` has that none of `types` declares. */
-function unknownFields(value, types, path, out) {
+/**
+ * Appends {path, reason: "unknown field"} for every key `value` has that none of `types` declares. This walks
+ * the declarations themselves: the reference fields trees are derived from, used with ISTIO_FIELDS_CACHE=off.
+ */
+function unknownFieldsByDeclarations(value, types, path, out) {
   const allowed = { objects: [], elements: [] };
   for (const type of types) {
     const shape = shapeOf(type);
@@ -259,13 +294,13 @@ function unknownFields(value, types, path, out) {
     allowed.elements.push(...shape.elements);
   }
   if (Array.isArray(value)) {
-    value.forEach((element, i) => unknownFields(element, allowed.elements, [...path, i], out));
+    value.forEach((element, i) => unknownFieldsByDeclarations(element, allowed.elements, [...path, i], out));
   } else if (isPlainObject(value) && allowed.objects.length > 0) {
     for (const [key, child] of Object.entries(value)) {
       // A declared property takes precedence over an index signature of the same object type.
       const declared = allowed.objects.map((o) => o.properties.get(key) ?? o.index).filter(Boolean);
       if (declared.length === 0) out.push({ path: [...path, key], reason: "unknown field" });
-      else unknownFields(child, [...new Set(declared)], [...path, key], out);
+      else unknownFieldsByDeclarations(child, [...new Set(declared)], [...path, key], out);
     }
   }
 }
@@ -288,6 +323,215 @@ function rootType(apiVersion, kind) {
     rootTypes.set(key, declaration);
   }
   return rootTypes.get(key);
+}
+
+// ---- Fields trees, derived from the declarations and cached ---------------------------------------------
+
+const typeIds = new Map(); // type node -> a number naming it in the keys of sets of types
+const typeId = ({ node }) => {
+  if (!typeIds.has(node)) typeIds.set(node, typeIds.size);
+  return typeIds.get(node);
+};
+
+/**
+ * The fields tree ({root, nodes}, see the header) of a root type. A node stands for a set of types, as
+ * unknownFieldsByDeclarations treats it: {} when some type is open or none has object or array members;
+ * otherwise `k` gives, for every key an object member declares, the set of what each object member allows
+ * for it (its property, else its index signature), `i` the set of index signatures, `e` of element types.
+ * Equal nodes are stored once; a set met again while its node is derived (a recursive type) refers back.
+ */
+function deriveFieldsTree(root) {
+  const nodes = [];
+  const byContent = new Map(); // JSON of a node -> its index
+  const bySet = new Map(); // sorted type ids -> {id}, id set once known (or reserved by a recursive use)
+  const intern = (node) => {
+    const content = JSON.stringify(node);
+    if (!byContent.has(content)) byContent.set(content, nodes.push(node) - 1);
+    return byContent.get(content);
+  };
+  const visit = (types) => {
+    const objects = [];
+    const elements = [];
+    for (const type of types) {
+      const shape = shapeOf(type);
+      if (shape === OPEN) return intern({});
+      objects.push(...shape.objects);
+      elements.push(...shape.elements);
+    }
+    if (objects.length === 0 && elements.length === 0) return intern({});
+    const set = [...new Set(types.map(typeId))].sort((a, b) => a - b).join(",");
+    const seen = bySet.get(set);
+    if (seen) {
+      seen.id ??= nodes.push(null) - 1; // still being derived: reserve its index
+      return seen.id;
+    }
+    const entry = {};
+    bySet.set(set, entry);
+    const node = {};
+    if (objects.length > 0) {
+      node.k = Object.create(null); // a key "__proto__" stays a key
+      const names = [...new Set(objects.flatMap((o) => [...o.properties.keys()]))].sort();
+      for (const name of names) {
+        node.k[name] = visit(objects.map((o) => o.properties.get(name) ?? o.index).filter(Boolean));
+      }
+      const indexes = objects.map((o) => o.index).filter(Boolean);
+      if (indexes.length > 0) node.i = visit(indexes);
+    }
+    if (elements.length > 0) node.e = visit(elements);
+    if (entry.id === undefined) entry.id = intern(node);
+    else nodes[entry.id] = node;
+    return entry.id;
+  };
+  const rootId = visit([root]);
+  return { root: rootId, nodes };
+}
+
+/** Appends {path, reason: "unknown field"} for every key `value` has that node `id` of `tree` disallows. */
+function unknownFieldsInTree(value, tree, id, path, out) {
+  const node = tree.nodes[id];
+  if (Array.isArray(value)) {
+    if (node.e === undefined) return;
+    value.forEach((element, i) => unknownFieldsInTree(element, tree, node.e, [...path, i], out));
+  } else if (isPlainObject(value) && node.k) {
+    for (const [key, child] of Object.entries(value)) {
+      // A declared key, else the index signature; neither: unknown.
+      const next = Object.hasOwn(node.k, key) ? node.k[key] : node.i;
+      if (next === undefined) out.push({ path: [...path, key], reason: "unknown field" });
+      else unknownFieldsInTree(child, tree, next, [...path, key], out);
+    }
+  }
+}
+
+/** Whether parsed JSON is a well-formed fields tree: every reference an index into `nodes`. */
+function isFieldsTree(tree) {
+  if (!isPlainObject(tree) || !Array.isArray(tree.nodes)) return false;
+  const { nodes } = tree;
+  const isRef = (ref) => Number.isInteger(ref) && ref >= 0 && ref < nodes.length;
+  const isNode = (node) =>
+    isPlainObject(node) &&
+    Object.keys(node).every((key) => ["k", "i", "e"].includes(key)) &&
+    (node.k === undefined || (isPlainObject(node.k) && Object.values(node.k).every(isRef))) &&
+    (node.i === undefined || isRef(node.i)) &&
+    (node.e === undefined || isRef(node.e));
+  return isRef(tree.root) && Object.keys(tree).length === 2 && nodes.every(isNode);
+}
+
+const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+
+let cacheKey = null;
+
+/** The cache subdirectory: versions of the packages trees are derived from and with, and of this file. */
+function fieldsCacheKey() {
+  if (cacheKey === null) {
+    const fromModels = createRequire(require.resolve(`${MODELS}/package.json`));
+    const apimachinery = fromModels("@kubernetes-models/apimachinery/package.json").version;
+    const typescript = require("typescript/package.json").version;
+    const script = sha256(readFileSync(SELF)).slice(0, 16);
+    const versions = `istio-${installed.version}_apimachinery-${apimachinery}_typescript-${typescript}`;
+    cacheKey = `${versions}_validate-${script}`;
+  }
+  return cacheKey;
+}
+
+const STALE_KEY = /^istio-.+_apimachinery-.+_typescript-.+_validate-[0-9a-f]+$/;
+
+/** The cached tree of a model (`${apiVersion}/${kind}`) in `file`; null when missing or untrustworthy. */
+function readCachedTree(file, model) {
+  let text;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    if (typeof error.code === "string") return null; // missing, unreadable: a miss
+    throw error;
+  }
+  const newline = text.indexOf("\n");
+  if (newline < 0) return null;
+  const body = text.slice(newline + 1);
+  try {
+    const header = JSON.parse(text.slice(0, newline));
+    const ours = header?.model === model && header.key === fieldsCacheKey();
+    const tree = ours && header.sha256 === sha256(body) ? JSON.parse(body) : null;
+    return isFieldsTree(tree) ? tree : null;
+  } catch (error) {
+    if (error instanceof SyntaxError) return null;
+    throw error;
+  }
+}
+
+/** Stores a tree atomically (a temporary file renamed into place); the error when it cannot, else null. */
+function writeCachedTree(file, model, tree) {
+  const body = JSON.stringify(tree);
+  const header = JSON.stringify({ model, key: fieldsCacheKey(), sha256: sha256(body) });
+  const temporary = `${file}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(temporary, `${header}\n${body}`, { flag: "wx" });
+    renameSync(temporary, file);
+    return null;
+  } catch (error) {
+    if (typeof error.code !== "string") throw error;
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Nothing was written, or it cannot be removed either.
+    }
+    return error;
+  }
+}
+
+const fieldsTrees = new Map(); // apiVersion/kind -> {tree, error}
+
+/**
+ * The fields tree of a model, from the cache or derived (and then cached): {tree, error}, error the reason
+ * it could not be cached, or null.
+ */
+function loadFieldsTree(apiVersion, kind) {
+  const model = `${apiVersion}/${kind}`;
+  if (!fieldsTrees.has(model)) {
+    const file = join(CACHE_DIR, fieldsCacheKey(), ...apiVersion.split("/"), `${kind}.json`);
+    let tree = readCachedTree(file, model);
+    let error = null;
+    if (!tree) {
+      tree = deriveFieldsTree(rootType(apiVersion, kind));
+      error = writeCachedTree(file, model, tree);
+    }
+    fieldsTrees.set(model, { tree, error });
+  }
+  return fieldsTrees.get(model);
+}
+
+/** --warm: caches the tree of every model the package exports; stale cache keys are removed. */
+async function warm() {
+  checkIstioVersion();
+  if (CACHE_OFF) throw new Error("--warm has nothing to do with ISTIO_FIELDS_CACHE=off");
+  let count = 0;
+  for (const entry of Object.keys(installed.exports)) {
+    const [, group, version] = /^\.\/([^/]+)\/([^/]+)\/\*$/.exec(entry) ?? [];
+    if (!group || !ISTIO_GROUP.test(group)) continue;
+    const apiVersion = `${group}/${version}`;
+    for (const [kind, Model] of Object.entries(await import(`${MODELS}/${apiVersion}`))) {
+      if (typeof Model !== "function" || Model.apiVersion !== apiVersion || Model.kind !== kind) continue;
+      const { error } = loadFieldsTree(apiVersion, kind);
+      if (error) {
+        const model = `${apiVersion}/${kind}`;
+        process.stderr.write(`validate.mjs --warm: could not cache the tree of ${model}: ${error.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      count++;
+    }
+  }
+  if (count === 0) throw new Error(`${MODELS} ${installed.version} exports no models to cache trees of`);
+  for (const name of readdirSync(CACHE_DIR)) {
+    if (!STALE_KEY.test(name) || name === fieldsCacheKey()) continue;
+    try {
+      rmSync(join(CACHE_DIR, name), { recursive: true, force: true });
+    } catch (error) {
+      if (typeof error.code !== "string") throw error; // a stale tree left behind is never read again
+    }
+  }
+  const where = join(CACHE_DIR, fieldsCacheKey());
+  process.stdout.write(`validate.mjs --warm: cached the fields trees of ${count} models in ${where}\n`);
 }
 
 // ---- Per object ----------------------------------------------------------------------------------------
@@ -336,10 +580,18 @@ async function main() {
     if (violation) violations.push(violation);
     if (!Model) continue;
     const found = schemaViolations(Model, object);
-    unknownFields(object, [rootType(object.apiVersion, object.kind)], [], found);
+    if (CACHE_OFF) {
+      unknownFieldsByDeclarations(object, [rootType(object.apiVersion, object.kind)], [], found);
+    } else {
+      const { tree } = loadFieldsTree(object.apiVersion, object.kind);
+      unknownFieldsInTree(object, tree, tree.root, [], found);
+    }
     violations.push(...outputViolations(index, found));
   }
   process.stdout.write(JSON.stringify(violations));
 }
 
-await main();
+const args = process.argv.slice(2);
+if (args.length === 0) await main();
+else if (args.length === 1 && args[0] === "--warm") await warm();
+else throw new Error(`usage: node validate.mjs [--warm] (no argument: validates stdin), not ${args}`);
