@@ -18,27 +18,34 @@ from stacks.config import ConfigError, ConfigProblem, StackConfig, parse_stack_c
 PRODUCTION_TAG = ("environment", "production")
 
 
+class StackConfigError(ConfigError, pulumi.RunError):
+    """A ConfigError that `pulumi up` reports as its message alone, without a traceback."""
+
+
 def read_stack_config() -> StackConfig:
-    """Every config value of the project namespace, validated (raises ConfigError)."""
+    """Every config value of the project namespace, validated (raises StackConfigError)."""
     prefix = f"{pulumi.get_project()}:"
     raw = {
         **pulumi.runtime.get_config_env(),
         **pulumi.runtime.config.CONFIG.get(),
     }
-    return parse_stack_config(
-        {
-            key.removeprefix(prefix): str(value)
-            for key, value in raw.items()
-            if key.startswith(prefix)
-        }
-    )
+    try:
+        return parse_stack_config(
+            {
+                key.removeprefix(prefix): str(value)
+                for key, value in raw.items()
+                if key.startswith(prefix)
+            }
+        )
+    except ConfigError as error:
+        raise StackConfigError(error.problems) from None
 
 
 def availability_zones(count: int) -> tuple[str, ...]:
     """The region's first `count` zones; fails, still before any resource, if it has fewer."""
     names = tuple(sorted(aws.get_availability_zones(state="available").names))
     if len(names) < count:
-        raise ConfigError(
+        raise StackConfigError(
             [
                 ConfigProblem(
                     key="azCount",

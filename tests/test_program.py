@@ -6,9 +6,11 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
+from stacks.config import ConfigError
 from stacks.engine import MOCK_LB_HOSTNAME, SECRET, ProgramRun, RegisteredResource, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,6 +318,13 @@ def test_an_invalid_mode_fails_before_any_resource_and_says_what_is_allowed() ->
     missing = [m for m in MODES if m not in message]
     assert not missing, f"error omits allowed modes {missing}: {message}"
     assert run.resources == (), f"registered {len(run.resources)} resources before failing"
+
+
+def test_a_bad_config_is_a_run_error_so_pulumi_prints_the_message_without_a_traceback() -> None:
+    run = run_program("dev", {"mode": "all-v2", "nodeMin": "0"})
+    assert isinstance(run.error, pulumi.RunError), f"{type(run.error).__name__} gets a traceback"
+    assert isinstance(run.error, ConfigError), "callers can no longer catch ConfigError"
+    assert len(run.error.problems) == 2, f"expected both problems: {run.error}"
 
 
 @pytest.mark.parametrize("mode", ["delay", "abort"])
