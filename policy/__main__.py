@@ -1,4 +1,9 @@
-"""Policy pack bookinfo-mesh: each pure rule of rules.py as a mandatory stack policy."""
+"""Policy pack bookinfo-mesh: each pure rule of rules.py as a mandatory policy.
+
+A rule that judges one resource at a time (Rule.per_resource) runs as a resource policy, which
+the engine calls as each resource is registered, so a violation stops that resource before it
+is created; the others relate several resources and run as stack policies, after registration.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
     ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -53,7 +60,23 @@ def stack_policy(rule: rules.Rule) -> StackValidationPolicy:
     )
 
 
-POLICIES: list[StackValidationPolicy] = [stack_policy(rule) for rule in rules.RULES]
+def resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        resource = rules.PolicyResource(args.resource_type, args.name, plain(args.props))
+        for message in rule.check([resource]):
+            report_violation(message, args.urn)
+
+    return ResourceValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    resource_policy(rule) if rule.per_resource else stack_policy(rule) for rule in rules.RULES
+]
 
 # Constructing the pack serves it to the engine until killed, so only when run as the pack.
 if __name__ == "__main__":

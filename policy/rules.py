@@ -51,11 +51,17 @@ class PolicyResource:
 
 @dataclass(frozen=True)
 class Rule:
-    """A named check: resources in, one message per violation out."""
+    """A named check: resources in, one message per violation out.
+
+    per_resource: the check judges each resource on its own props alone, so it may run on
+    one resource at a time, before that resource is created; otherwise it relates several
+    resources and needs the whole stack.
+    """
 
     name: str
     description: str
     check: Callable[[Sequence[PolicyResource]], list[str]]
+    per_resource: bool = False
 
 
 # --- reading plain data -------------------------------------------------------------------
@@ -505,6 +511,7 @@ RULES: tuple[Rule, ...] = (
         "virtual-service-weights-sum-to-100",
         "VirtualService route destination weights sum to 100 on every route.",
         check_route_weights,
+        per_resource=True,
     ),
     Rule(
         "routed-subsets-exist-and-select-pods",
@@ -527,10 +534,12 @@ RULES: tuple[Rule, ...] = (
         "container-images-pinned",
         "Every container image has an explicit tag other than latest, or a digest.",
         check_images_pinned,
+        per_resource=True,
     ),
     Rule(
         "containers-request-cpu-and-memory",
         "Every container has cpu and memory resource requests.",
         check_resource_requests,
+        per_resource=True,
     ),
 )

@@ -22,6 +22,8 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -44,6 +46,11 @@ PROGRAM_RUNS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("prod", (("mode", "abort"), ("allowFaultInjection", "true"))),
 )
 RULES_BY_NAME = {rule.name: rule for rule in rules.RULES}
+PER_RESOURCE_RULES = (
+    "virtual-service-weights-sum-to-100",
+    "container-images-pinned",
+    "containers-request-cpu-and-memory",
+)
 
 
 @functools.cache
@@ -571,9 +578,11 @@ def pack() -> dict[str, Any]:
     return runpy.run_path(str(POLICY_DIR), run_name="bookinfo_policy_pack")
 
 
+OPTIONS = PolicyResourceOptions(False, [], None, [], None, [], None)  # type: ignore[arg-type]
+
+
 def engine_view(resources: Sequence[PolicyResource]) -> StackValidationArgs:
     """StackValidationArgs as pulumi_policy builds them: props behind its unknown-checking proxy."""
-    options = PolicyResourceOptions(False, [], None, [], None, [], None)  # type: ignore[arg-type]
     return StackValidationArgs(
         [
             EnginePolicyResource(
@@ -581,7 +590,7 @@ def engine_view(resources: Sequence[PolicyResource]) -> StackValidationArgs:
                 unknown_checking_proxy(dict(r.props)),
                 "urn",
                 r.name,
-                options,
+                OPTIONS,
                 None,
                 None,
                 [],
@@ -592,19 +601,65 @@ def engine_view(resources: Sequence[PolicyResource]) -> StackValidationArgs:
     )
 
 
-def violations_reported(policy: StackValidationPolicy, resources: Sequence[PolicyResource]) -> list:
+def urn_of(r: PolicyResource) -> str:
+    return f"urn:pulumi:dev::bookinfo-mesh::{r.type}::{r.name}"
+
+
+def resource_view(r: PolicyResource) -> ResourceValidationArgs:
+    """ResourceValidationArgs as pulumi_policy's Analyze builds them for one resource."""
+    return ResourceValidationArgs(
+        r.type, unknown_checking_proxy(dict(r.props)), urn_of(r), r.name, OPTIONS, None
+    )
+
+
+def violations_reported(
+    policy: ResourceValidationPolicy | StackValidationPolicy, resources: Sequence[PolicyResource]
+) -> list[str]:
+    """A stack policy sees all resources at once; a resource policy sees each on its own,
+    as the engine calls it while registering, and must report against that resource."""
     reported: list[str] = []
-    policy.validate(engine_view(resources), lambda message, urn=None: reported.append(message))
+    if isinstance(policy, StackValidationPolicy):
+        policy.validate(engine_view(resources), lambda message, urn=None: reported.append(message))
+        return reported
+    for r in resources:
+
+        def report(message: str, urn: str | None = None, expected: str = urn_of(r)) -> None:
+            assert urn == expected, (urn, expected)
+            reported.append(message)
+
+        policy.validate(resource_view(r), report)
     return reported
 
 
-def test_the_pack_wires_each_rule_as_a_mandatory_stack_policy() -> None:
+def test_the_pack_wires_each_rule_as_a_mandatory_policy_of_its_kind() -> None:
     policies = pack()["POLICIES"]
     assert [p.name for p in policies] == [r.name for r in rules.RULES]
+    assert [r.name for r in rules.RULES if r.per_resource] == list(PER_RESOURCE_RULES)
     for policy in policies:
-        assert isinstance(policy, StackValidationPolicy), policy.name
+        kind = (
+            ResourceValidationPolicy if policy.name in PER_RESOURCE_RULES else StackValidationPolicy
+        )
+        assert type(policy) is kind, policy.name
         assert policy.enforcement_level is EnforcementLevel.MANDATORY, policy.name
         assert policy.description == RULES_BY_NAME[policy.name].description
+
+
+def test_per_resource_rules_judge_each_resource_on_its_own() -> None:
+    """What makes a rule safe to run per resource: over any set of resources it reports
+    exactly what it reports for each resource alone, in the same order."""
+    bad_image = set_container(image="nginx:latest", resources=None)
+    cases = [
+        *(registrations(stack, overrides) for stack, overrides in PROGRAM_RUNS),
+        mutated(dev("split50"), "traffic-vs-reviews", set_weights(60, 50)),
+        mutated(dev("all-v1"), "bookinfo-reviews-v2", bad_image),
+    ]
+    for rule in (r for r in rules.RULES if r.per_resource):
+        reported = 0
+        for resources in cases:
+            alone = [v for r in resources for v in rule.check([r])]
+            assert rule.check(resources) == alone, rule.name
+            reported += len(alone)
+        assert reported >= 1, f"{rule.name}: the mutations should be violations"
 
 
 def test_the_pack_reports_nothing_for_the_program_and_each_mutation_through_pulumi_policy() -> None:
@@ -615,6 +670,9 @@ def test_the_pack_reports_nothing_for_the_program_and_each_mutation_through_pulu
     bad = mutated(program, "traffic-vs-ratings", annotate(None))
     reported = violations_reported(policies["no-fault-injection-in-production"], bad)
     the_violation(reported, "[traffic-vs-ratings]")
+    bad = mutated(program, "traffic-vs-reviews", set_weights(50))
+    reported = violations_reported(policies["virtual-service-weights-sum-to-100"], bad)
+    the_violation(reported, "[traffic-vs-reviews]", "sum to 50")
 
 
 def test_values_unknown_in_preview_are_skipped_not_misreported() -> None:
@@ -682,24 +740,59 @@ def analyze_stack(
     return list(stub.AnalyzeStack(request, timeout=30).diagnostics)
 
 
-def test_the_served_pack_lists_six_mandatory_stack_policies(
+def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, r: PolicyResource) -> list[Any]:
+    """The engine's per-resource call, made as each resource is registered."""
+    props = json_format.ParseDict(r.props, struct_pb2.Struct())
+    request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=props, urn=urn_of(r), name=r.name)
+    return list(stub.Analyze(request, timeout=30).diagnostics)
+
+
+def test_the_served_pack_lists_six_mandatory_policies_of_their_kinds(
     analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == "bookinfo-mesh"
     assert [p.name for p in info.policies] == [r.name for r in rules.RULES]
     assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
-    assert {p.policy_type for p in info.policies} == {analyzer_pb2.POLICY_TYPE_STACK}
+    assert [p.policy_type for p in info.policies] == [
+        analyzer_pb2.POLICY_TYPE_RESOURCE if r.per_resource else analyzer_pb2.POLICY_TYPE_STACK
+        for r in rules.RULES
+    ]
+    assert {
+        p.name for p in info.policies if p.policy_type == analyzer_pb2.POLICY_TYPE_RESOURCE
+    } == set(PER_RESOURCE_RULES)
 
 
-def test_the_served_pack_passes_the_program_and_blocks_a_mutation(
+def test_the_served_pack_passes_the_program_and_blocks_a_stack_mutation(
     analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
     program = dev("split50")
     assert analyze_stack(analyzer, program) == []
-    diagnostics = analyze_stack(
-        analyzer, mutated(program, "traffic-vs-reviews", set_weights(60, 50))
-    )
-    assert [d.policyName for d in diagnostics] == ["virtual-service-weights-sum-to-100"]
+
+    def drop_v3(props: dict[str, Any]) -> None:
+        props["spec"]["subsets"] = [s for s in props["spec"]["subsets"] if s["name"] != "v3"]
+
+    diagnostics = analyze_stack(analyzer, mutated(program, "traffic-dr-reviews", drop_v3))
+    assert [d.policyName for d in diagnostics] == ["routed-subsets-exist-and-select-pods"]
     assert diagnostics[0].enforcementLevel == analyzer_pb2.MANDATORY
     assert "[traffic-vs-reviews]" in diagnostics[0].message
+    # The weights rule runs per resource now, so the stack analysis does not report it again.
+    bad_weights = mutated(program, "traffic-vs-reviews", set_weights(60, 50))
+    assert analyze_stack(analyzer, bad_weights) == []
+
+
+def test_the_served_pack_rejects_a_bad_resource_as_it_is_registered(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    program = dev("split50")
+    for r in program:
+        assert analyze(analyzer, r) == [], r.name
+    bad = resource(
+        mutated(program, "traffic-vs-reviews", set_weights(60, 50)), "traffic-vs-reviews"
+    )
+    diagnostics = analyze(analyzer, bad)
+    assert [d.policyName for d in diagnostics] == ["virtual-service-weights-sum-to-100"]
+    assert diagnostics[0].enforcementLevel == analyzer_pb2.MANDATORY
+    assert diagnostics[0].urn == urn_of(bad)
+    assert "[traffic-vs-reviews]" in diagnostics[0].message
+    assert "sum to 110" in diagnostics[0].message
