@@ -21,6 +21,12 @@ NLB_ANNOTATIONS: dict[str, str] = {
 }
 
 
+def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    """The NLB's DNS name, or "" until AWS has assigned one."""
+    ingress = status.load_balancer.ingress if status and status.load_balancer else None
+    return (ingress[0].hostname or "") if ingress else ""
+
+
 @dataclass(frozen=True)
 class IstioMeshArgs:
     """Which Istio release to install, and what must exist first."""
@@ -93,11 +99,5 @@ class IstioMesh(pulumi.ComponentResource):
             pulumi.Output.concat(self.gateway.status.namespace, "/", self.gateway.status.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
         )
-        self.ingress_hostname = service.status.apply(
-            lambda s: (
-                (s.load_balancer.ingress or [None])[0].hostname
-                if s and s.load_balancer and s.load_balancer.ingress
-                else ""
-            )
-        )
+        self.ingress_hostname = service.status.apply(_load_balancer_hostname)
         self.register_outputs({"ingressHostname": self.ingress_hostname})
