@@ -26,7 +26,8 @@ MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 
 # Istio durations as its CRDs accept them (Go style: 7s, 500ms, 1m30s, 1.5s).
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# In milliseconds, so that "350ms" is exactly 350 / 1000 and not 350 * 0.001 (0.35000000000000003).
+_DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 
 
 def parse_duration(text: str) -> float:
@@ -34,7 +35,7 @@ def parse_duration(text: str) -> float:
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"{text!r} is not a duration like 7s, 500ms or 1m30s")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    return sum(float(n) * _DURATION_MS[u] for n, u in parts) / 1000
 
 
 @dataclass(frozen=True)
