@@ -154,7 +154,7 @@ def _check_abort_status(value: int) -> int:
     return value
 
 
-def _check_percent(value: float) -> float:
+def _check_percent(value: int) -> int:
     if not 0 <= value <= 100:
         raise ValueError("must be a percentage from 0 to 100")
     return value
