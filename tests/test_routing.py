@@ -26,7 +26,16 @@ from components.routing import (
 
 # The upstream facts, as restated from istio/istio 1.30.3 samples/bookinfo; used to check the
 # transcription below when it is on this machine (it is not part of the repository).
-FACTS_FILE = Path("/work/shared/reference/istio-bookinfo-facts.json")
+# CI lays shared/ beside the clone; a developer's checkout sits beside it in /work.
+_FACTS = "shared/reference/istio-bookinfo-facts.json"
+FACTS_FILE = next(
+    (
+        path
+        for path in (Path(__file__).resolve().parents[2] / _FACTS, Path("/work") / _FACTS)
+        if path.exists()
+    ),
+    Path("/work") / _FACTS,
+)
 
 # --- Upstream samples/bookinfo/networking, transcribed in meaning -------------------------
 # destination-rule-all.yaml: one DestinationRule per service, subsets keyed by label `version`.
