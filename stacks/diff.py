@@ -17,7 +17,6 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
     "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
     "aws:ec2/natGateway:NatGateway": ("subnetId", "allocationId"),
-    "aws:ec2/internetGateway:InternetGateway": (),
     "eks:index:Cluster": ("name", "vpcId"),
     "eks:index:ManagedNodeGroup": ("subnetIds", "amiType", "nodeRole*"),
 }
@@ -80,19 +79,16 @@ def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldC
     """Leaf-level differences between two input dicts, as dotted paths."""
     # Imported on use: deepdiff is the slowest import of the CLI and render never needs it.
     from deepdiff import DeepDiff
+    from deepdiff.helper import notpresent
 
     tree = DeepDiff(before, after, view="tree", verbose_level=2)
     changes = []
     for level in (lvl for group in tree.values() for lvl in group):
         path = _path(level.path(output_format="list"))
-        old = level.t1 if not _is_absent(level.t1) else _MISSING
-        new = level.t2 if not _is_absent(level.t2) else _MISSING
+        old = _MISSING if level.t1 is notpresent else level.t1
+        new = _MISSING if level.t2 is notpresent else level.t2
         changes.append(FieldChange(path, old, new))
     return tuple(sorted(changes, key=lambda c: c.path))
-
-
-def _is_absent(value: Any) -> bool:
-    return type(value).__name__ == "NotPresent"
 
 
 def _replaces(type_: str, changes: tuple[FieldChange, ...]) -> bool:

@@ -28,8 +28,8 @@ KIND_ORDER: tuple[str, ...] = (
     "VirtualService",
     "PeerAuthentication",
 )
-# Kubernetes resources that are not objects the program writes itself.
-_NOT_MANIFESTS = ("pulumi:providers:", "kubernetes:helm.sh/")
+# Helm releases are Kubernetes resources, but not objects the program writes itself.
+_HELM = "kubernetes:helm.sh/"
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _is_manifest(resource: RegisteredResource) -> bool:
         resource.type.startswith("kubernetes:")
         and resource.custom
         and not resource.read
-        and not resource.type.startswith(_NOT_MANIFESTS)
+        and not resource.type.startswith(_HELM)
     )
 
 
