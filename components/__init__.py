@@ -1,1 +1,1 @@
-"""ComponentResources of bookinfo-mesh and the pure modules they draw on."""
+"""ComponentResources of bookinfo-mesh: each registers resources from the pure model."""

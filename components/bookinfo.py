@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 
-from components.bookinfo_app import (
+from components.k8s_objects import register_object
+from components.options import declared_dependencies
+from model.catalogue import (
     SERVICES,
     WORKLOADS,
     deployment_manifest,
@@ -18,20 +19,20 @@ from components.bookinfo_app import (
     service_account_manifest,
     service_manifest,
 )
-from components.k8s_objects import register_object
 
 
 @dataclass(frozen=True)
 class BookinfoArgs:
-    """What must exist before Bookinfo's pods and Istio objects."""
-
-    # istiod: its injection webhook must exist before pods are created, or they start
-    # without sidecars; its validation webhook checks the Istio objects.
-    depends_on: Sequence[pulumi.Resource] = ()
+    """Bookinfo as upstream ships it: nothing to choose yet."""
 
 
 class Bookinfo(pulumi.ComponentResource):
-    """Namespace with sidecar injection, the upstream workloads, Gateway and ingress routes."""
+    """Namespace with sidecar injection, the upstream workloads, Gateway and ingress routes.
+
+    Give it istiod in `depends_on`: its injection webhook must exist before pods are
+    created, or they start without sidecars, and its validation webhook checks the Istio
+    objects.
+    """
 
     namespace: pulumi.CustomResource
 
@@ -44,7 +45,7 @@ class Bookinfo(pulumi.ComponentResource):
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         after_mesh = pulumi.ResourceOptions(
-            parent=self, depends_on=[self.namespace, *args.depends_on]
+            parent=self, depends_on=[self.namespace, *declared_dependencies(opts)]
         )
         accounts = {
             app: register_object(f"{name}-{app}-sa", service_account_manifest(app), in_namespace)

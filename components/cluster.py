@@ -11,6 +11,8 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from components.options import is_protected
+
 CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
     "api",
     "audit",
@@ -41,12 +43,16 @@ class ClusterArgs:
     node_max: int
     endpoint_public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     encrypt_secrets: bool = False
-    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class Cluster(pulumi.ComponentResource):
-    """EKS with API access entries, OIDC, control-plane logs and IMDSv2-only nodes."""
+    """EKS with API access entries, OIDC, control-plane logs and IMDSv2-only nodes.
+
+    `protect` in its ResourceOptions guards what holds the cluster's state: the control plane
+    (also with EKS deletion protection) and the secrets key. The nodes, their role and
+    template stay replaceable, since changing the instance types replaces the node group.
+    """
 
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -57,28 +63,48 @@ class Cluster(pulumi.ComponentResource):
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("bookinfo:index:Cluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._args = args
+        self._protect = is_protected(opts)
 
-        encryption_key_arn = None
-        if args.encrypt_secrets:
-            key = aws.kms.Key(
-                f"{name}-secrets-key",
-                description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
-                enable_key_rotation=True,
-                tags=dict(args.tags),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
-            )
-            encryption_key_arn = key.arn
+        key_arn = self._secrets_key_arn() if args.encrypt_secrets else None
+        cluster = self._control_plane(key_arn)
+        self.nodes = self._node_group(cluster)
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self._replaceable()
+        )
+        self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
 
-        cluster = eks.Cluster(
-            f"{name}-eks",
+    def _guarded(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=self._protect)
+
+    def _replaceable(self, **extra: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=False, **extra)
+
+    def _secrets_key_arn(self) -> pulumi.Output[str]:
+        """A dedicated, rotating KMS key for envelope encryption of Kubernetes secrets."""
+        key = aws.kms.Key(
+            f"{self._name}-secrets-key",
+            description=f"Envelope encryption of Kubernetes secrets in {self._args.cluster_name}",
+            enable_key_rotation=True,
+            tags=dict(self._args.tags),
+            opts=self._guarded(),
+        )
+        return key.arn
+
+    def _control_plane(self, key_arn: pulumi.Output[str] | None) -> eks.Cluster:
+        args = self._args
+        return eks.Cluster(
+            f"{self._name}-eks",
             name=args.cluster_name,
             version=args.kubernetes_version,
             vpc_id=args.vpc_id,
             public_subnet_ids=args.public_subnet_ids,
             private_subnet_ids=args.private_subnet_ids,
-            # Nodes come from the managed node group below, never from pulumi-eks's
-            # default self-managed group.
+            # Nodes come from the managed node group, never from pulumi-eks's default
+            # self-managed group.
             skip_default_node_group=True,
             authentication_mode=eks.AuthenticationMode.API,
             create_oidc_provider=True,
@@ -86,14 +112,16 @@ class Cluster(pulumi.ComponentResource):
             endpoint_private_access=True,
             endpoint_public_access=True,
             public_access_cidrs=list(args.endpoint_public_access_cidrs),
-            encryption_config_key_arn=encryption_key_arn,
-            deletion_protection=args.protect,
+            encryption_config_key_arn=key_arn,
+            deletion_protection=self._protect,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=self._guarded(),
         )
 
-        node_role = aws.iam.Role(
-            f"{name}-node-role",
+    def _node_role(self) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The nodes' IAM role and the attachments of the policies a node needs to join."""
+        role = aws.iam.Role(
+            f"{self._name}-node-role",
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -106,33 +134,41 @@ class Cluster(pulumi.ComponentResource):
                     ],
                 }
             ),
-            tags=dict(args.tags),
-            opts=child,
+            tags=dict(self._args.tags),
+            opts=self._replaceable(),
         )
         attachments = [
             aws.iam.RolePolicyAttachment(
-                f"{name}-node-role-{arn.rsplit('/', 1)[-1]}",
-                role=node_role.name,
+                f"{self._name}-node-role-{arn.rsplit('/', 1)[-1]}",
+                role=role.name,
                 policy_arn=arn,
-                opts=child,
+                opts=self._replaceable(),
             )
             for arn in NODE_POLICY_ARNS
         ]
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-node-lt",
+        return role, attachments
+
+    def _launch_template(self) -> aws.ec2.LaunchTemplate:
+        return aws.ec2.LaunchTemplate(
+            f"{self._name}-node-lt",
             # IMDSv2 only, and a hop limit of 1 so pods cannot reach the node's credentials.
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",
                 "http_put_response_hop_limit": 1,
             },
-            tags=dict(args.tags),
-            opts=child,
+            tags=dict(self._args.tags),
+            opts=self._replaceable(),
         )
-        self.nodes = eks.ManagedNodeGroup(
-            f"{name}-nodes",
+
+    def _node_group(self, cluster: eks.Cluster) -> eks.ManagedNodeGroup:
+        args = self._args
+        role, attachments = self._node_role()
+        template = self._launch_template()
+        return eks.ManagedNodeGroup(
+            f"{self._name}-nodes",
             cluster=cluster,
-            node_role=node_role,
+            node_role=role,
             subnet_ids=args.private_subnet_ids,
             instance_types=list(args.instance_types),
             # pulumi-eks defaults to AL2, which has no AMIs for Kubernetes 1.33 and later.
@@ -143,19 +179,10 @@ class Cluster(pulumi.ComponentResource):
                 "max_size": args.node_max,
             },
             launch_template={
-                "id": launch_template.id,
-                "version": launch_template.latest_version.apply(str),
+                "id": template.id,
+                "version": template.latest_version.apply(str),
             },
             tags=dict(args.tags),
             # Nodes that join before their role can pull images or run the CNI stay NotReady.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+            opts=self._replaceable(depends_on=attachments),
         )
-
-        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
-        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            opts=child,
-        )
-        self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.bookinfo_app import INGRESS_GATEWAY_RELEASE
+from components.options import declared_dependencies
+from model.catalogue import INGRESS_GATEWAY_RELEASE
 
 ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_NAMESPACE = "istio-system"
@@ -29,15 +30,16 @@ def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) ->
 
 @dataclass(frozen=True)
 class IstioMeshArgs:
-    """Which Istio release to install, and what must exist first."""
+    """Which Istio release to install."""
 
     istio_version: str
-    # Charts wait for their pods to be ready, so the nodes must exist before they start.
-    depends_on: Sequence[pulumi.Resource] = ()
 
 
 class IstioMesh(pulumi.ComponentResource):
-    """Istio control plane and an ingress gateway behind an AWS NLB."""
+    """Istio control plane and an ingress gateway behind an AWS NLB.
+
+    Give it the node group in `depends_on`: the charts wait for their pods to be ready.
+    """
 
     istiod: k8s.helm.v3.Release
     gateway: k8s.helm.v3.Release
@@ -47,6 +49,7 @@ class IstioMesh(pulumi.ComponentResource):
         self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("bookinfo:index:IstioMesh", name, None, opts)
+        prerequisites = declared_dependencies(opts)
 
         def chart(
             role: str,
@@ -72,15 +75,15 @@ class IstioMesh(pulumi.ComponentResource):
         system_ns = k8s.core.v1.Namespace(
             f"{name}-system-ns",
             metadata={"name": ISTIO_NAMESPACE},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
         )
         ingress_ns = k8s.core.v1.Namespace(
             f"{name}-ingress-ns",
             metadata={"name": INGRESS_NAMESPACE},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
         )
         base = chart(
-            "base", "istio-base", "base", system_ns, args.depends_on, {"defaultRevision": "default"}
+            "base", "istio-base", "base", system_ns, prerequisites, {"defaultRevision": "default"}
         )
         # istiod's chart expects the CRDs that only the base chart installs.
         self.istiod = chart("istiod", "istiod", "istiod", system_ns, [base])

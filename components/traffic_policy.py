@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 
-from components.istio_manifests import (
+from components.k8s_objects import register_object
+from components.options import declared_dependencies
+from model.istio_manifests import (
     FAULT_INJECTION_ALLOWED,
     FAULT_INJECTION_ANNOTATION,
     destination_rule_manifest,
     virtual_service_manifest,
 )
-from components.k8s_objects import register_object
-from components.routing import Mode, TrafficSettings, describe_routes, route_table
+from model.routing import Mode, TrafficSettings, describe_routes, route_table
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,14 @@ class TrafficPolicyArgs:
     settings: TrafficSettings = field(default_factory=TrafficSettings)
     # Marks the objects so policy checks can tell a deliberate production fault from a typo.
     allow_fault_injection: bool = False
-    # istiod (validation webhook) and the namespace the objects live in.
-    depends_on: Sequence[pulumi.Resource] = ()
 
 
 class TrafficPolicy(pulumi.ComponentResource):
     """One DestinationRule and one VirtualService per Bookinfo service, specs set by mode.
 
     Names never depend on the mode, so a mode change is an in-place update of the same
-    objects, exactly like re-applying the upstream sample files with kubectl.
+    objects, exactly like re-applying the upstream sample files with kubectl. Give it istiod
+    (validation webhook) and the namespace the objects live in as `depends_on`.
     """
 
     routes: pulumi.Output[dict]
@@ -43,7 +42,7 @@ class TrafficPolicy(pulumi.ComponentResource):
     ) -> None:
         super().__init__("bookinfo:index:TrafficPolicy", name, None, opts)
         table = route_table(args.mode, args.settings)
-        prerequisites = list(args.depends_on)
+        prerequisites = declared_dependencies(opts)
         rules = {
             service: register_object(
                 f"{name}-dr-{service}",

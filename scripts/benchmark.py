@@ -24,9 +24,9 @@ import pulumi, pulumi_aws as aws, pulumi_eks as eks, pulumi_kubernetes as k8s
 PURE_PATH = """
 import sys, time
 start = time.perf_counter()
-from components.outcomes import predict_page
-from components.istio_manifests import traffic_manifests
-from components.routing import Mode, TrafficSettings, route_table
+from model.outcomes import predict_page
+from model.istio_manifests import traffic_manifests
+from model.routing import Mode, TrafficSettings, route_table
 imported = time.perf_counter()
 for mode in Mode:
     table = route_table(mode, TrafficSettings())

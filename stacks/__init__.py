@@ -1,1 +1,1 @@
-"""Stack config, composition of the components, mock engine, and the offline render and diff."""
+"""Typed stack config and its validation, and the composition of the components."""

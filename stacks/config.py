@@ -19,10 +19,10 @@ from pydantic import (
     ValidationError,
 )
 
-from components.bookinfo_app import deployed_versions
-from components.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE, plan_subnets
-from components.routing import MODES, Mode, TrafficSettings, parse_duration
-from stacks.stack_files import project_name
+from model.catalogue import deployed_versions
+from model.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE, plan_subnets
+from model.routing import MODES, Mode, TrafficSettings, parse_duration
+from stacks.project import project_name
 
 PROJECT = project_name()  # Pulumi.yaml decides it
 
@@ -259,7 +259,7 @@ NodeCount = Annotated[ConfigInt, AfterValidator(_check_node_count)]
 class StackConfig(BaseModel):
     """The project's config keys (camelCase in Pulumi.yaml, snake_case here).
 
-    No defaults here: Pulumi.yaml declares them, and the engine (or stacks.stack_files
+    No defaults here: Pulumi.yaml declares them, and the engine (or bookinfo_mesh.stack_files
     offline) supplies every declared key to the program.
     """
 

@@ -10,6 +10,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.network import Network, NetworkArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
+from stacks import sdk_internals
 from stacks.config import ConfigError, ConfigProblem, StackConfig, parse_stack_config
 
 # Only this module reads pulumi.Config; components get typed Args.
@@ -24,19 +25,11 @@ class StackConfigError(ConfigError, pulumi.RunError):
 
 def read_stack_config() -> StackConfig:
     """Every config value of the project namespace, validated (raises StackConfigError)."""
-    prefix = f"{pulumi.get_project()}:"
-    raw = {
-        **pulumi.runtime.get_config_env(),
-        **pulumi.runtime.config.CONFIG.get(),
-    }
+    project = pulumi.get_project()
+    config = pulumi.Config(project)
+    raw = {key: config.require(key) for key in sdk_internals.config_keys_in_namespace(project)}
     try:
-        return parse_stack_config(
-            {
-                key.removeprefix(prefix): str(value)
-                for key, value in raw.items()
-                if key.startswith(prefix)
-            }
-        )
+        return parse_stack_config(raw)
     except ConfigError as error:
         raise StackConfigError(error.problems) from None
 
@@ -91,26 +84,29 @@ def build(config: StackConfig) -> None:
             node_max=config.node_max,
             endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
             encrypt_secrets=config.encrypt_secrets,
-            protect=config.protect,
             tags=tags,
         ),
+        opts=pulumi.ResourceOptions(protect=config.protect),
     )
-    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    providers = {"kubernetes": cluster.provider}
     mesh = IstioMesh(
         "istio",
-        IstioMeshArgs(istio_version=config.istio_version, depends_on=[cluster.nodes]),
-        opts=on_cluster,
+        IstioMeshArgs(istio_version=config.istio_version),
+        opts=pulumi.ResourceOptions(providers=providers, depends_on=[cluster.nodes]),
     )
-    app = Bookinfo("bookinfo", BookinfoArgs(depends_on=[mesh.istiod]), opts=on_cluster)
+    app = Bookinfo(
+        "bookinfo",
+        BookinfoArgs(),
+        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod]),
+    )
     traffic = TrafficPolicy(
         "traffic",
         TrafficPolicyArgs(
             mode=config.mode,
             settings=config.traffic,
             allow_fault_injection=config.production and config.allow_fault_injection,
-            depends_on=[mesh.istiod, app.namespace],
         ),
-        opts=on_cluster,
+        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod, app.namespace]),
     )
     pulumi.export(
         "productpageUrl", mesh.ingress_hostname.apply(lambda h: f"http://{h}/productpage")

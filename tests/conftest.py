@@ -2,7 +2,7 @@
 
 from hypothesis import settings
 
-# CI machines are shared and slow at times: a per-example deadline would make timing, not
-# behaviour, fail a test; a fixed seed makes a failure reproduce on every run.
+# A per-example deadline would make timing, not behaviour, fail a test; a fixed seed makes
+# a failure reproduce on every run.
 settings.register_profile("bookinfo", deadline=None, derandomize=True)
 settings.load_profile("bookinfo")

@@ -9,13 +9,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
+from bookinfo_mesh.engine import SECRET, ProgramRun, RegisteredResource, run_under_mocks
 from components.bookinfo import Bookinfo, BookinfoArgs
 from components.cluster import Cluster, ClusterArgs
 from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.network import Network, NetworkArgs
-from components.routing import Mode
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
-from stacks.engine import SECRET, ProgramRun, RegisteredResource, run_under_mocks
+from model.routing import Mode
 
 # Upstream and platform facts the components must honour.
 ISTIO_VERSION = "1.30.3"  # the Istio release the Bookinfo facts were read from
@@ -265,18 +265,22 @@ def cluster_args(hardened: bool) -> ClusterArgs:
         node_max=3,
         endpoint_public_access_cidrs=("203.0.113.0/24",) if hardened else ("0.0.0.0/0",),
         encrypt_secrets=hardened,
-        protect=hardened,
     )
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "hardened"])
-def cluster(request: pytest.FixtureRequest) -> tuple[ClusterArgs, ProgramRun]:
-    args = cluster_args(request.param)
-    return args, build(lambda: Cluster("cl", args))
+def cluster(request: pytest.FixtureRequest) -> tuple[ClusterArgs, bool, ProgramRun]:
+    hardened = request.param
+    args = cluster_args(hardened)
+    return (
+        args,
+        hardened,
+        build(lambda: Cluster("cl", args, opts=pulumi.ResourceOptions(protect=hardened))),
+    )
 
 
 def test_cluster_is_one_eks_cluster_with_api_auth_oidc_and_no_default_nodes(cluster) -> None:
-    args, run = cluster
+    args, _, run = cluster
     eks = one(run, "eks:index:Cluster").inputs
     assert eks["name"] == args.cluster_name, f"cluster named {eks['name']}"
     assert eks["authenticationMode"] == "API", f"authenticationMode {eks['authenticationMode']}"
@@ -290,13 +294,13 @@ def test_cluster_is_one_eks_cluster_with_api_auth_oidc_and_no_default_nodes(clus
 
 
 def test_cluster_ships_every_control_plane_log_type(cluster) -> None:
-    _, run = cluster
+    _, _, run = cluster
     logs = set(one(run, "eks:index:Cluster").inputs.get("enabledClusterLogTypes", []))
     assert logs == EKS_LOG_TYPES, f"control-plane logs {logs}, missing {EKS_LOG_TYPES - logs}"
 
 
 def test_nodes_run_in_private_subnets_on_al2023(cluster) -> None:
-    args, run = cluster
+    args, _, run = cluster
     nodes = one(run, "eks:index:ManagedNodeGroup")
     assert nodes.inputs["subnetIds"] == PRIVATE_SUBNETS, f"nodes in {nodes.inputs['subnetIds']}"
     assert nodes.inputs["amiType"] == args.ami_type, f"amiType {nodes.inputs['amiType']}"
@@ -311,7 +315,7 @@ def test_nodes_run_in_private_subnets_on_al2023(cluster) -> None:
 
 
 def test_nodes_require_imdsv2_through_their_launch_template(cluster) -> None:
-    _, run = cluster
+    _, _, run = cluster
     template = one(run, "aws:ec2/launchTemplate:LaunchTemplate")
     options = template.inputs["metadataOptions"]
     assert options["httpTokens"] == "required", f"IMDSv1 still allowed: {options}"
@@ -320,7 +324,7 @@ def test_nodes_require_imdsv2_through_their_launch_template(cluster) -> None:
 
 
 def test_nodes_join_only_after_their_role_has_its_policies(cluster) -> None:
-    _, run = cluster
+    _, _, run = cluster
     attachments = run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     assert {a.inputs["policyArn"] for a in attachments} == NODE_POLICIES, "node policies differ"
     nodes = one(run, "eks:index:ManagedNodeGroup")
@@ -328,7 +332,7 @@ def test_nodes_join_only_after_their_role_has_its_policies(cluster) -> None:
 
 
 def test_secrets_get_a_rotating_kms_key_only_when_asked(cluster) -> None:
-    args, run = cluster
+    args, _, run = cluster
     keys = run.of_type("aws:kms/key:Key")
     eks = one(run, "eks:index:Cluster")
     if not args.encrypt_secrets:
@@ -341,14 +345,29 @@ def test_secrets_get_a_rotating_kms_key_only_when_asked(cluster) -> None:
     assert depends_on(eks, keys[0]), "cluster may be created before its KMS key"
 
 
-def test_protect_guards_the_eks_cluster(cluster) -> None:
-    args, run = cluster
+def test_protect_guards_the_control_plane_and_its_key_but_not_the_replaceable_nodes(
+    cluster,
+) -> None:
+    _, protect, run = cluster
     eks = one(run, "eks:index:Cluster")
-    assert eks.protect is args.protect, f"protect={args.protect} but cluster.protect={eks.protect}"
+    assert eks.protect is protect, f"protect={protect} but cluster.protect={eks.protect}"
+    assert eks.inputs["deletionProtection"] is protect, "EKS deletion protection differs"
+    for key in run.of_type("aws:kms/key:Key"):
+        assert key.protect is protect, f"secrets key protect={key.protect}"
+    replaceable = [
+        *run.of_type("eks:index:ManagedNodeGroup"),
+        *run.of_type("aws:ec2/launchTemplate:LaunchTemplate"),
+        *run.of_type("aws:iam/role:Role"),
+        *run.of_type(K8S_PROVIDER),
+    ]
+    protected = [r.name for r in replaceable if r.protect]
+    assert protected == [], (
+        f"{protected} are protected: an instance-type change could not replace them"
+    )
 
 
 def test_cluster_offers_a_kubernetes_provider_with_a_secret_kubeconfig(cluster) -> None:
-    _, run = cluster
+    _, _, run = cluster
     provider = one(run, K8S_PROVIDER)
     assert provider.inputs.get("kubeconfig") == SECRET, "kubeconfig is not marked secret"
     assert depends_on(provider, one(run, "eks:index:Cluster")), "provider before the cluster"
@@ -363,8 +382,10 @@ def mesh() -> ProgramRun:
         nodes = standin_namespace("standin-nodes", provider)
         IstioMesh(
             "mesh",
-            IstioMeshArgs(istio_version=ISTIO_VERSION, depends_on=[nodes]),
-            opts=on_cluster,
+            IstioMeshArgs(istio_version=ISTIO_VERSION),
+            opts=pulumi.ResourceOptions.merge(
+                on_cluster, pulumi.ResourceOptions(depends_on=[nodes])
+            ),
         )
 
     return build(program)
@@ -447,7 +468,13 @@ def app() -> ProgramRun:
     def program() -> None:
         provider, on_cluster = k8s_standins()
         istiod = standin_namespace("standin-istiod", provider)
-        Bookinfo("app", BookinfoArgs(depends_on=[istiod]), opts=on_cluster)
+        Bookinfo(
+            "app",
+            BookinfoArgs(),
+            opts=pulumi.ResourceOptions.merge(
+                on_cluster, pulumi.ResourceOptions(depends_on=[istiod])
+            ),
+        )
 
     return build(program)
 
@@ -546,7 +573,11 @@ def policies() -> dict[Mode, ProgramRun]:
             istiod = standin_namespace("standin-istiod", provider)
             namespace = standin_namespace("standin-bookinfo", provider)
             TrafficPolicy(
-                "tp", TrafficPolicyArgs(mode=mode, depends_on=[istiod, namespace]), opts=on_cluster
+                "tp",
+                TrafficPolicyArgs(mode=mode),
+                opts=pulumi.ResourceOptions.merge(
+                    on_cluster, pulumi.ResourceOptions(depends_on=[istiod, namespace])
+                ),
             )
 
         return build_policy

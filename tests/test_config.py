@@ -15,12 +15,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.bookinfo_app import DESTINATION_RULE_SUBSETS, deployed_versions
-from components.routing import MODES, Mode, route_table
-from stacks import engine
+from bookinfo_mesh import engine
+from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.stack_files import load_engine_config
+from model.catalogue import DESTINATION_RULE_SUBSETS, deployed_versions
+from model.routing import MODES, Mode, route_table
 from stacks.config import CONFIG_KEYS, PROJECT, ConfigError, parse_stack_config
-from stacks.engine import run_program
-from stacks.stack_files import load_engine_config, project_file
+from stacks.project import project_file
 
 CORPUS_PATH = Path(__file__).with_name("config_corpus.yaml")
 STACKS = ("dev", "prod")

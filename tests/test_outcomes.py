@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from components.outcomes import CohortPrediction, PageOutcome, predict_page
-from components.routing import (
+from model.outcomes import CohortPrediction, PageOutcome, predict_page
+from model.routing import (
     Delay,
     Destination,
     HttpRoute,

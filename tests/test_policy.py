@@ -30,11 +30,12 @@ from pulumi_policy import (
 from pulumi_policy import PolicyResource as EnginePolicyResource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from components import istio_manifests
+from bookinfo_mesh import engine
+from bookinfo_mesh.engine import run_program
+from model import istio_manifests
 from policy import rules
 from policy.rules import PolicyResource
-from stacks import engine, program
-from stacks.engine import run_program
+from stacks import program
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 MODES = ("all-v1", "user-v2", "delay", "abort", "split50", "v3")

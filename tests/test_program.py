@@ -10,8 +10,14 @@ import pulumi
 import pytest
 import yaml
 
+from bookinfo_mesh.engine import (
+    MOCK_LB_HOSTNAME,
+    SECRET,
+    ProgramRun,
+    RegisteredResource,
+    run_program,
+)
 from stacks.config import ConfigError
-from stacks.engine import MOCK_LB_HOSTNAME, SECRET, ProgramRun, RegisteredResource, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())

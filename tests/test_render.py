@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.routing import MODES
-from stacks.__main__ import EXIT_BAD_CONFIG, main
-from stacks.diff import diff_rendered
-from stacks.engine import run_program
-from stacks.render import KIND_ORDER, Rendered, render_run
-from stacks.report import diff_markdown
-from stacks.schemas import validate_manifests
-from stacks.stack_files import ROOT
+from bookinfo_mesh.cli import EXIT_BAD_CONFIG, main
+from bookinfo_mesh.diff import diff_rendered
+from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.render import KIND_ORDER, Rendered, render_run
+from bookinfo_mesh.report import diff_markdown
+from bookinfo_mesh.schemas import validate_manifests
+from model.routing import MODES
+from stacks.project import ROOT
 
 
 @pytest.fixture(scope="module")

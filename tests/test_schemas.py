@@ -1,4 +1,4 @@
-"""Tests for the offline Kubernetes + Istio schema validator in stacks.schemas."""
+"""Tests for the offline Kubernetes + Istio schema validator in bookinfo_mesh.schemas."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from stacks import schemas
-from stacks.schemas import (
+from bookinfo_mesh import schemas
+from bookinfo_mesh.schemas import (
     ISTIO_SCHEMA_SOURCE,
     SchemaToolMissingError,
     SchemaViolation,
@@ -467,7 +467,7 @@ def test_the_istio_schema_source_names_the_locked_package_and_istio_version() ->
 
 def test_importing_the_module_loads_neither_jsonschema_nor_node() -> None:
     code = (
-        "import sys, stacks.schemas;"
+        "import sys, bookinfo_mesh.schemas;"
         "print('jsonschema' in sys.modules, 'kubernetes_validate' in sys.modules)"
     )
     result = subprocess.run(

@@ -7,8 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stacks.diff import StackDiff, short
-from stacks.render import Rendered
+from bookinfo_mesh.diff import StackDiff, short
+from bookinfo_mesh.render import Rendered
 
 _OP_MARK = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 

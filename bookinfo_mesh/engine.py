@@ -10,14 +10,11 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.settings import ROOT, SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from stacks.stack_files import ROOT as PROJECT_ROOT
-from stacks.stack_files import load_engine_config, project_name
+from bookinfo_mesh.stack_files import load_engine_config
+from stacks import sdk_internals
+from stacks.project import ROOT as PROJECT_ROOT
+from stacks.project import project_name
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -138,7 +135,7 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}
 
 
-class _RecordingMonitor(pulumi_mocks.MockMonitor):
+class _RecordingMonitor(sdk_internals.MockMonitor):
     """The stock mock monitor, plus a record of parents, dependencies and options.
 
     Resource references are turned off: with them, a resource passed as an input
@@ -157,11 +154,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
         info = super().GetDeploymentInfo(request)
         features = [
-            f
-            for f in info.supportedFeatures
-            if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
+            f for f in info.supportedFeatures if f != sdk_internals.RESOURCE_REFERENCES_FEATURE
         ]
-        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+        return type(info)(supportedFeatures=features)
 
     def _record(self, request: Any, urn: str, read: bool, inputs: Any) -> None:
         self.records.append(
@@ -208,21 +203,18 @@ def run_under_mocks(
     config = dict(config or {})
     mocks = _Mocks(config.get("aws:region", "ap-northeast-2"))
     monitor = _RecordingMonitor(mocks)
-    # The root stack survives between runs in one process: start each run afresh.
-    ROOT.set(None)
+    sdk_internals.forget_root_stack()
     pulumi.runtime.set_mocks(
         mocks, project=project_name(), stack=stack, preview=False, monitor=monitor
     )
     pulumi.runtime.set_all_config(config, list(secret_keys))
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
+    sdk_internals.clear_pending_work()
     try:
-        _sync_await(run_pulumi_func(func))
+        sdk_internals.run_to_completion(func)
     except Exception as error:  # noqa: BLE001 the caller decides what a failed run means
         return ProgramRun(stack, config, tuple(monitor.records), error=error)
-    root = pulumi.runtime.get_root_resource()
-    exported = dict(getattr(root, "outputs", {}) or {})
-    outputs = {k: _sync_await(_resolve(v)) for k, v in sorted(exported.items())}
+    exported = sdk_internals.stack_outputs()
+    outputs = {k: sdk_internals.wait_for(_resolve(v)) for k, v in sorted(exported.items())}
     records = tuple(sorted(monitor.records, key=lambda r: r.urn))
     return ProgramRun(stack, config, records, outputs=outputs)
 

@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from stacks.render import Rendered
+from bookinfo_mesh.render import Rendered
 
 # Input paths whose change makes the provider replace (delete and create) the resource, from
 # the providers' schemas (ForceNew / replaceOnChanges). `pulumi preview` stays the final word.

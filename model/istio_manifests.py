@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.bookinfo_app import (
+from model.catalogue import (
     DESTINATION_RULE_SUBSETS,
     NAMESPACE,
     SERVICES,
     TEST_USER_HEADER,
 )
-from components.routing import Abort, Delay, Destination, HttpRoute, RouteTable
+from model.routing import Abort, Delay, Destination, HttpRoute, RouteTable
 
 API_VERSION = "networking.istio.io/v1"
 # Set on VirtualServices of a production stack whose config allows fault injection.

@@ -1,4 +1,4 @@
-"""`python -m stacks render|diff`: see what `pulumi up` would do, offline."""
+"""`bookinfo-mesh`: the operator's commands (render, diff), offline."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bookinfo_mesh.diff import diff_rendered
+from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.render import Rendered, render_run
+from bookinfo_mesh.report import diff_markdown, print_diff, print_render
+from bookinfo_mesh.schemas import validate_manifests
 from stacks.config import PROJECT, ConfigError
-from stacks.diff import diff_rendered
-from stacks.engine import run_program
-from stacks.render import Rendered, render_run
-from stacks.report import diff_markdown, print_diff, print_render
-from stacks.schemas import validate_manifests
 
 EXIT_BAD_CONFIG = 2
 EXIT_INVALID_MANIFESTS = 1
@@ -79,11 +79,14 @@ def _render_ref(ref: str, stack: str, overrides: dict[str, str]) -> Rendered:
             raise CommandError(f"git archive {ref}: {archive.stderr.decode().strip()}", 1)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         sets = [f"--set={k}={v}" for k, v in overrides.items()]
+        # Each commit renders with its own tools; commits before the operator tools had
+        # their own package ran them as `python -m stacks`.
+        tools = "bookinfo_mesh" if (Path(tmp) / "bookinfo_mesh").is_dir() else "stacks"
         result = subprocess.run(
             [
                 sys.executable,
                 "-m",
-                "stacks",
+                tools,
                 "render",
                 "--stack",
                 stack,
@@ -136,7 +139,7 @@ def _stack_arguments(parser: argparse.ArgumentParser, set_help: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="bookinfo-mesh", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", help="what `pulumi up` would create, as files")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from components.bookinfo_app import SERVICES
+from model.catalogue import SERVICES
 
 
 class Mode(StrEnum):

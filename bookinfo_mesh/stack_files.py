@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from stacks.project import ROOT, project_file
+
 SECRET_PLACEHOLDER = "[secret]"
 
 
@@ -22,14 +23,6 @@ def _as_config_string(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return json.dumps(value)
-
-
-def project_file(root: Path = ROOT) -> dict[str, Any]:
-    return yaml.safe_load((root / "Pulumi.yaml").read_text())
-
-
-def project_name(root: Path = ROOT) -> str:
-    return str(project_file(root)["name"])
 
 
 def stack_file(stack: str, root: Path = ROOT) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from components.routing import Abort, Delay, HttpRoute, RouteTable, rule_for
+from model.routing import Abort, Delay, HttpRoute, RouteTable, rule_for
 
 # productpage.py getProductReviews: two attempts of requests.get(timeout=3.0); any timeout,
 # error or non-200 answer counts as a failed attempt ("Bug introduced explicitly").

@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from components.istio_manifests import routes_from_manifests
-from components.outcomes import ANONYMOUS, predict_page
-from components.routing import RouteTable, describe_rule, rule_for
+from bookinfo_mesh.engine import ProgramRun, RegisteredResource
+from model.istio_manifests import routes_from_manifests
+from model.outcomes import ANONYMOUS, predict_page
+from model.routing import RouteTable, describe_rule, rule_for
 from stacks.config import PROJECT
-from stacks.engine import ProgramRun, RegisteredResource
 
 # The order `kubectl apply -f manifests.yaml` needs on a cluster that has Istio: the
 # namespace first, accounts before the pods that use them, subsets before routes.

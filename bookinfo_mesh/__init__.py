@@ -1,0 +1,1 @@
+"""Operator tools: the `bookinfo-mesh` commands; `pulumi up` never imports them."""

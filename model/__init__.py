@@ -1,0 +1,1 @@
+"""The pure model of the mesh: routes, outcomes, manifests, the Bookinfo catalogue, subnets."""

@@ -1,0 +1,133 @@
+"""The layout holds: what `pulumi up` loads, what the model imports, who uses SDK internals."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM_PACKAGES = ("stacks", "components", "model")
+# The operator tools' libraries: heavy, and none of `pulumi up`'s business.
+TOOL_LIBRARIES = {"argparse", "rich", "deepdiff", "jsonschema", "celpy", "kubernetes_validate"}
+# Reaching into these breaks silently on an SDK upgrade; one module may, and is tested for it.
+SDK_INTERNALS = (
+    "pulumi.runtime.settings",
+    "pulumi.runtime.stack",
+    "pulumi.runtime.sync_await",
+    "pulumi.runtime.config",
+    "pulumi.runtime.mocks",
+    "pulumi.runtime.proto",
+)
+INTERNALS_MODULE = "stacks.sdk_internals"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> Iterator[str]:
+    """Every module an import statement in `path` names (`from a import b` gives a and a.b)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def repo_module_path(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def import_closure(entry: Path) -> dict[str, set[str]]:
+    """Repo module -> what it imports, for every repo module reachable from `entry`."""
+    seen: dict[str, set[str]] = {}
+    todo = [entry]
+    while todo:
+        path = todo.pop()
+        name = module_name(path) if path != ROOT / "__main__.py" else "__main__"
+        if name in seen:
+            continue
+        seen[name] = set(imports_of(path))
+        for imported in seen[name]:
+            parts = imported.split(".")
+            for depth in range(1, len(parts) + 1):
+                found = repo_module_path(".".join(parts[:depth]))
+                if found is not None:
+                    todo.append(found)
+    return seen
+
+
+def python_files(*packages: str) -> list[Path]:
+    return sorted(p for package in packages for p in (ROOT / package).rglob("*.py"))
+
+
+def test_pulumi_up_loads_only_the_program_never_the_operator_tools() -> None:
+    closure = import_closure(ROOT / "__main__.py")
+    tools = sorted(m for m in closure if m.startswith("bookinfo_mesh"))
+    assert tools == [], f"`pulumi up` would load the operator tools: {tools}"
+    libraries = {
+        (module, imported)
+        for module, imports in closure.items()
+        for imported in imports
+        if imported.split(".")[0] in TOOL_LIBRARIES
+    }
+    assert libraries == set(), f"`pulumi up` would load tool libraries: {sorted(libraries)}"
+    assert {m.split(".")[0] for m in closure} >= {"stacks", "components", "model"}, (
+        f"the closure walk found too little to be trusted: {sorted(closure)}"
+    )
+
+
+@pytest.mark.parametrize("path", python_files("model"), ids=lambda p: p.name)
+def test_the_model_imports_no_pulumi(path: Path) -> None:
+    pulumi_imports = sorted(i for i in imports_of(path) if i.split(".")[0].startswith("pulumi"))
+    assert pulumi_imports == [], f"{path.name} is meant to be pure but imports {pulumi_imports}"
+
+
+@pytest.mark.parametrize("path", python_files("model"), ids=lambda p: p.name)
+def test_the_model_imports_nothing_of_the_layers_above_it(path: Path) -> None:
+    upward = sorted(
+        i for i in imports_of(path) if i.split(".")[0] in {"stacks", "components", "bookinfo_mesh"}
+    )
+    assert upward == [], f"{path.name} imports {upward}: arrows point tools -> stacks -> model"
+
+
+@pytest.mark.parametrize("path", python_files("components"), ids=lambda p: p.name)
+def test_components_never_read_stack_config_or_tools(path: Path) -> None:
+    source = path.read_text()
+    assert "pulumi.Config(" not in source, f"{path.name} reads config: components take Args"
+    upward = sorted(i for i in imports_of(path) if i.split(".")[0] in {"stacks", "bookinfo_mesh"})
+    assert upward == [], f"{path.name} imports {upward}"
+
+
+def test_only_one_module_touches_pulumi_sdk_internals() -> None:
+    touching = {
+        module_name(path)
+        for path in [
+            *python_files(*PROGRAM_PACKAGES, "bookinfo_mesh", "policy"),
+            ROOT / "__main__.py",
+        ]
+        for imported in imports_of(path)
+        if imported.startswith(SDK_INTERNALS)
+        or imported.endswith(("_sync_await", "run_pulumi_func"))
+    }
+    assert touching == {INTERNALS_MODULE}, f"SDK internals are used in {sorted(touching)}"
+
+
+def test_every_class_in_components_is_a_component_or_its_args() -> None:
+    strays = []
+    for path in python_files("components"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(base) for base in node.bases}
+                if "pulumi.ComponentResource" not in bases and not node.name.endswith("Args"):
+                    strays.append(f"{path.name}:{node.name}")
+    assert strays == [], f"components/ should hold ComponentResources and their Args: {strays}"
