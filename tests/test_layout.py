@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +133,52 @@ def test_every_class_in_components_is_a_component_or_its_args() -> None:
                 if "pulumi.ComponentResource" not in bases and not node.name.endswith("Args"):
                     strays.append(f"{path.name}:{node.name}")
     assert strays == [], f"components/ should hold ComponentResources and their Args: {strays}"
+
+
+# Distribution name -> the module it provides, for the runtime dependencies.
+RUNTIME_MODULES = {
+    "pulumi": "pulumi",
+    "pulumi-aws": "pulumi_aws",
+    "pulumi-eks": "pulumi_eks",
+    "pulumi-kubernetes": "pulumi_kubernetes",
+    "pydantic": "pydantic",
+    "pyyaml": "yaml",
+}
+
+
+def pinned(requirements: list[str]) -> dict[str, str]:
+    """ "name==version" lines -> {name: version}; anything else is not a pin."""
+    pins = {}
+    for requirement in requirements:
+        name, sep, version = requirement.partition("==")
+        assert sep, f"{requirement!r} is not pinned exactly"
+        pins[name.lower()] = version
+    return pins
+
+
+def test_runtime_dependencies_are_exactly_what_the_program_imports() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = pinned(project["dependencies"])
+    assert set(runtime) == set(RUNTIME_MODULES), f"runtime dependencies are {sorted(runtime)}"
+    closure = import_closure(ROOT / "__main__.py")
+    imported = {i.split(".")[0] for imports in closure.values() for i in imports}
+    third_party = {
+        name
+        for name in imported - set(sys.stdlib_module_names)
+        if repo_module_path(name) is None and name != "__future__"
+    }
+    assert third_party == set(RUNTIME_MODULES.values()), (
+        f"the program imports {sorted(third_party)}; runtime dependencies provide "
+        f"{sorted(RUNTIME_MODULES.values())}"
+    )
+
+
+def test_the_policy_pack_runs_with_the_same_pins_the_tests_use() -> None:
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dev = pinned(groups["dependency-groups"]["dev"])
+    runtime = pinned(groups["project"]["dependencies"])
+    pack = pinned(
+        tomllib.loads((ROOT / "policy/pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    assert pack["pulumi-policy"] == dev["pulumi-policy"], "the pack and its tests differ"
+    assert pack["pulumi"] == runtime["pulumi"], "the pack and the program run different SDKs"
