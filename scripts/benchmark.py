@@ -48,9 +48,7 @@ def main() -> None:
     python = sys.executable
     with tempfile.TemporaryDirectory() as out:
         render = [
-            python,
-            "-m",
-            "stacks",
+            str(Path(python).with_name("bookinfo-mesh")),
             "render",
             "--stack",
             "dev",
