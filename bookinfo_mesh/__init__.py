@@ -1,1 +1,1 @@
-"""Operator tools: render, diff and the other `bookinfo-mesh` commands; never imported by `pulumi up`."""
+"""Operator tools: render, diff and the other `bookinfo-mesh` commands; never imported by `pulumi up`."""  # noqa: E501
