@@ -781,7 +781,7 @@ def _compiled_rule(text: str) -> _CompiledRule:
         return _CompiledRule(None, "transition rule (oldSelf): does not apply to a create")
     missing = sorted(functions - set(base_functions) - set(extensions) - _CEL_MACROS)
     if missing:
-        return _CompiledRule(None, f"cel-python lacks {', '.join(missing)}()")
+        return _CompiledRule(None, "cel-python lacks " + ", ".join(f"{name}()" for name in missing))
     return _CompiledRule(environment.program(ast, functions=extensions), "")
 
 
