@@ -304,8 +304,7 @@ def _duplicates(items: list[Any], schema: Schema) -> Iterator[tuple[int, str]]:
 class _Walk:
     """One walk of a value along a structural schema, collecting (path, reason) pairs."""
 
-    def __init__(self, kind_version: str, *, strict: bool = True) -> None:
-        self.kind_version = kind_version
+    def __init__(self, *, strict: bool = True) -> None:
         # A strict walk is the schema itself: unknown fields and CEL rules count. A sub-schema
         # of allOf/anyOf/oneOf/not only adds value checks to fields the schema already has.
         self.strict = strict
@@ -352,7 +351,7 @@ class _Walk:
             return _INVALID
         if self.strict and "x-kubernetes-validations" in schema:
             for rule in schema["x-kubernetes-validations"]:
-                reason = _cel_violation(rule, value, schema, self.kind_version, path)
+                reason = _cel_violation(rule, value, schema, path)
                 if reason is not None:
                     self.error(_rule_path(rule, path), reason)
         return value
@@ -452,7 +451,7 @@ class _Walk:
 
     def _quiet(self, value: Any, schema: Schema, path: FieldPath) -> list[tuple[FieldPath, str]]:
         """What value breaks in a value-validation sub-schema; [] when it passes."""
-        walk = _Walk(self.kind_version, strict=False)
+        walk = _Walk(strict=False)
         walk.value(value, schema, path)
         return walk.found
 
@@ -501,7 +500,7 @@ def _istio_violations(doc: dict[str, Any], minor: str) -> list[tuple[FieldPath, 
     root = _istio_root(api_version, kind)
     if root is None:
         return [(("kind",), f"no Istio schema known for kind {kind} in {api_version}")]
-    walk = _Walk(f"{kind}/{api_version.partition('/')[2]}")
+    walk = _Walk()
     walk.value(doc, root, ())
     if isinstance(doc.get("metadata"), dict):
         meta = _kubernetes_schemas(minor).definition(_OBJECT_META)
@@ -528,6 +527,10 @@ class UnevaluableRule(NamedTuple):
     path: str
     rule: str
     reason: str
+
+
+# Rules cel-python raised a Python exception on (not a CEL error): rule text -> reason.
+_crashed_rules: dict[str, str] = {}
 
 
 class _CompiledRule(NamedTuple):
@@ -847,7 +850,7 @@ def _cel_error_text(error: Any) -> str:
 
 
 def _cel_violation(
-    rule: Mapping[str, Any], value: Any, schema: Schema, kind_version: str, path: FieldPath
+    rule: Mapping[str, Any], value: Any, schema: Schema, path: FieldPath
 ) -> str | None:
     """The reason `value` breaks one x-kubernetes-validations rule; None when it holds or is
     skipped (see unevaluable_cel_rules)."""
@@ -862,6 +865,9 @@ def _cel_violation(
         result = _compiled_rule(rule["rule"]).program.evaluate(activation)
     except CELEvalError as error:
         result = error
+    except Exception as error:  # noqa: BLE001 - a cel-python failure must not fail validation
+        _crashed_rules[rule["rule"]] = f"cel-python raised {type(error).__name__} at {_field(path)}"
+        return None
     if isinstance(result, CELEvalError):
         # The API server's wording for a rule that errs on this value (a bad duration string).
         return f"{_cel_error_text(result)} evaluating rule: {message}"
@@ -895,35 +901,44 @@ def _schema_rules(schema: Schema, path: str) -> Iterator[tuple[str, Schema, Mapp
 
 def istio_cel_rule_count() -> tuple[int, int]:
     """(rules evaluated, rules skipped) over every Istio schema, counting each placement."""
-    total = sum(
-        1
-        for api_version, kinds in _istio_document()["schemas"].items()
-        for schema in kinds.values()
-        for _ in _schema_rules(schema, "")
-    )
     skipped = len(unevaluable_cel_rules())
-    return total - skipped, skipped
+    return len(_all_rules()) - skipped, skipped
+
+
+@functools.cache
+def _all_rules() -> tuple[UnevaluableRule, ...]:
+    """Every Istio CEL rule placement as (kind/version, path, rule, static problem or "")."""
+    return tuple(
+        UnevaluableRule(
+            f"{kind}/{api_version.partition('/')[2]}",
+            path,
+            rule["rule"],
+            _static_problem(rule, node),
+        )
+        for api_version, kinds in _istio_document()["schemas"].items()
+        for kind, schema in kinds.items()
+        for path, node, rule in _schema_rules(schema, "")
+    )
 
 
 @functools.cache
 def _unevaluable() -> tuple[UnevaluableRule, ...]:
-    found = [
-        UnevaluableRule(f"{kind}/{api_version.partition('/')[2]}", path, rule["rule"], problem)
-        for api_version, kinds in _istio_document()["schemas"].items()
-        for kind, schema in kinds.items()
-        for path, node, rule in _schema_rules(schema, "")
-        if (problem := _static_problem(rule, node))
-    ]
-    return tuple(sorted(found))
+    return tuple(sorted(rule for rule in _all_rules() if rule.reason))
 
 
 def unevaluable_cel_rules() -> list[UnevaluableRule]:
     """The Istio CEL rules validation skips: (kind/version, path, rule, reason), sorted.
 
     cel-python cannot parse or lacks a function for them, or they are transition rules
-    (oldSelf), which a create never triggers. The API server still enforces them.
+    (oldSelf), which a create never triggers; after a validation, also rules cel-python
+    crashed on (a library bug, not the value's fault). The API server still enforces them.
     """
-    return list(_unevaluable())
+    crashed = [
+        UnevaluableRule(kind_version, path, rule, _crashed_rules[rule])
+        for kind_version, path, rule, _ in _all_rules()
+        if rule in _crashed_rules
+    ]
+    return sorted([*_unevaluable(), *crashed])
 
 
 # ---- Entry point ----------------------------------------------------------------------------

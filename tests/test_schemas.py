@@ -631,7 +631,7 @@ def test_preserve_unknown_fields_in_a_synthetic_schema_keeps_strictness_beside_i
             "closed": {"type": "object", "properties": {"a": {"type": "string"}}},
         },
     }
-    walk = schemas._Walk("Synthetic/v1")
+    walk = schemas._Walk()
     walk.value({"open": {"x": {"y": 1}}, "closed": {"a": "1", "b": 2}}, schema, ())
     assert walk.found == [(("closed", "b"), "unknown field")], f"got {walk.found}"
 
@@ -892,7 +892,7 @@ def test_a_rule_cel_python_cannot_evaluate_is_skipped_not_failed(rule: str, prob
     assert compiled.program is None, f"{rule!r} was thought evaluable"
     assert compiled.problem.startswith(problem), f"{rule!r}: {compiled.problem}"
     schema = {"type": "string", "x-kubernetes-validations": [{"rule": rule, "message": "no"}]}
-    walk = schemas._Walk("Synthetic/v1")
+    walk = schemas._Walk()
     walk.value("1", schema, ("spec",))
     assert walk.found == [], f"a skipped rule failed validation: {walk.found}"
 
@@ -1148,7 +1148,7 @@ def test_the_generator_command_writes_the_file_and_refuses_a_short_commit(
 
 
 def test_the_generated_tiny_schema_validates_like_the_api_server() -> None:
-    walk = schemas._Walk("Widget/v1")
+    walk = schemas._Walk()
     root = schemas._root_schema(TINY_EXPECTED_SCHEMA)
     widget = {
         "apiVersion": "example.istio.io/v1",
