@@ -926,7 +926,7 @@ def test_durations_parse_as_go_parses_them(text: str, nanos: int | None) -> None
         ("https://example.com/a?b", True, "https"),
         ("HTTP://example.com:8080", True, "http"),
         ("oci://ghcr.io/x/y:1.0", True, "oci"),
-        ("file:///tmp/p.wasm", True, "file"),
+        ("file:///plugins/auth.wasm", True, "file"),
         ("/just/a/path", True, ""),
         ("mailto:someone", True, "mailto"),
         ("ghcr.io/x/y:1.0", False, None),
