@@ -104,7 +104,8 @@ def build(config: StackConfig) -> None:
     app = Bookinfo(
         "bookinfo",
         BookinfoArgs(istio_version=config.istio_version),
-        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod]),
+        # Workloads last in an Istio upgrade: after istiod and the gateway it programs.
+        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod, mesh.gateway]),
     )
     traffic = TrafficPolicy(
         "traffic",
