@@ -9,6 +9,7 @@ import re
 import pytest
 
 from bookinfo_mesh.diff import diff_rendered
+from bookinfo_mesh.doctor import MIN_AWS_CLI
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource, run_program
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import diff_markdown
@@ -216,5 +217,9 @@ def test_the_readme_no_longer_says_4417_makes_every_preview_work() -> None:
     assert "Check" in paragraph and "reachable" in paragraph, paragraph
 
 
-def test_the_readme_names_the_aws_cli_as_a_prerequisite() -> None:
-    assert re.search(r"AWS CLI.*(1\.24|2\.7)", README), "the README omits the AWS CLI version"
+def test_the_readme_names_the_aws_cli_versions_that_doctor_checks() -> None:
+    wanted = " or ".join(f"{'.'.join(map(str, v[:2]))}+" for v in MIN_AWS_CLI.values())
+    prerequisites = README.split("Prerequisites:", 1)[-1].split("\n\n", 1)[0]
+    assert "AWS CLI" in prerequisites and wanted in prerequisites, (
+        f"the README's prerequisites do not name the AWS CLI {wanted}"
+    )
