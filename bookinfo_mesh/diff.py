@@ -53,6 +53,17 @@ class StackDiff:
         return sum(1 for c in self.changes if c.op == op)
 
     @property
+    def update_steps(self) -> tuple[tuple[ResourceChange, ...], ...]:
+        """The order of the update: each step waits for the steps before it.
+
+        A change comes after every change it depends on, directly or through unchanged
+        resources; a dependency on a component stands for all of its descendants, as in the
+        engine. Changes in one step are independent and the engine runs them together.
+        Deletes come last, as the engine deletes after it creates and updates.
+        """
+        return update_steps(self.after.resources, self.changes)
+
+    @property
     def routes_changed(self) -> bool:
         return self.before.summary["routes"] != self.after.summary["routes"]
 
@@ -114,3 +125,57 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
                 op = "replace" if _replaces(new[urn]["type"], fields) else "update"
                 changes.append(ResourceChange(op, urn, new[urn]["type"], new[urn]["name"], fields))
     return StackDiff(before, after, tuple(changes))
+
+
+def _dependency_graph(resources: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """URN -> URNs it waits for, with each component dependency expanded to its descendants."""
+    children: dict[str, list[str]] = {}
+    for r in resources:
+        if r["parent"]:
+            children.setdefault(r["parent"], []).append(r["urn"])
+
+    def with_descendants(urn: str) -> set[str]:
+        found, stack = {urn}, [urn]
+        while stack:
+            for child in children.get(stack.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+        return found
+
+    return {
+        r["urn"]: {d for dep in r["dependencies"] for d in with_descendants(dep)} for r in resources
+    }
+
+
+def update_steps(
+    resources: list[dict[str, Any]], changes: tuple[ResourceChange, ...]
+) -> tuple[tuple[ResourceChange, ...], ...]:
+    """Changes grouped into steps: step n holds changes whose longest chain of changed
+    dependencies (through any resources of `resources`) has n - 1 links."""
+    graph = _dependency_graph(resources)
+    pending = {c.urn: c for c in changes if c.op != "delete"}
+    depth: dict[str, int] = {}
+
+    def depth_of(urn: str, seen: frozenset[str] = frozenset()) -> int:
+        if urn not in depth:
+            # The changed resources this one waits for, found through unchanged ones too.
+            waits, stack, visited = set(), list(graph.get(urn, ())), set(seen | {urn})
+            while stack:
+                dep = stack.pop()
+                if dep in visited:
+                    continue
+                visited.add(dep)
+                if dep in pending:
+                    waits.add(dep)
+                else:
+                    stack.extend(graph.get(dep, ()))
+            depth[urn] = 1 + max((depth_of(d, seen | {urn}) for d in waits), default=0)
+        return depth[urn]
+
+    steps: dict[int, list[ResourceChange]] = {}
+    for urn, change in pending.items():
+        steps.setdefault(depth_of(urn), []).append(change)
+    ordered = [tuple(sorted(steps[n], key=lambda c: c.name)) for n in sorted(steps)]
+    deletes = tuple(c for c in changes if c.op == "delete")
+    return tuple(ordered + ([deletes] if deletes else []))

@@ -132,6 +132,10 @@ class _Mocks(pulumi.runtime.Mocks):
                 "names": [f"{self.region}{c}" for c in letters],
                 "zoneIds": [f"{self.region}-az{i + 1}" for i in range(len(letters))],
             }
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            # Obviously not a real version, but one that follows the Kubernetes version.
+            kubernetes = args.args.get("kubernetesVersion")
+            return {"version": f"mock-{args.args.get('addonName')}-for-{kubernetes}"}
         return {}
 
 

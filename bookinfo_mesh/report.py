@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bookinfo_mesh.diff import StackDiff, short
@@ -88,6 +89,12 @@ def print_diff(diff: StackDiff, console: Console) -> None:
         console.print(f"  {_OP_MARK[change.op]} {change.name} [dim]({change.type})[/]")
         for field in change.fields:
             console.print(f"      {field}", markup=False)
+    steps = diff.update_steps
+    if steps:
+        console.print("[bold]Order of the update[/]")
+        for number, step in enumerate(steps, 1):
+            names = ", ".join(f"{_OP_MARK[c.op]} {escape(c.name)}" for c in step)
+            console.print(f"  {number}. {names}")
     routes = Table(title="Routes that change", title_justify="left")
     for column in ("service", "cohort", "before", "after"):
         routes.add_column(column)
@@ -118,6 +125,11 @@ def diff_markdown(diff: StackDiff) -> str:
                     lines.append(f"- {field.path}: {short(field.before)}")
                     lines.append(f"+ {field.path}: {short(field.after)}")
             lines += ["```", "</details>"]
+        lines += ["", "#### Order of the update", ""]
+        lines += [
+            f"{number}. " + ", ".join(f"{c.op} `{c.name}`" for c in step)
+            for number, step in enumerate(diff.update_steps, 1)
+        ]
     route_rows = _route_rows(diff)
     lines += ["", "#### Routes that change" if route_rows else "#### Routes: unchanged"]
     if route_rows:

@@ -23,7 +23,11 @@ from model.catalogue import (
 
 @dataclass(frozen=True)
 class BookinfoArgs:
-    """Bookinfo as upstream ships it: nothing to choose yet."""
+    """Bookinfo as upstream ships it, on the mesh of `istio_version`."""
+
+    # Sidecars are injected at pod creation: a new version in the pod template rolls the pods
+    # onto the new istiod's proxy.
+    istio_version: str
 
 
 class Bookinfo(pulumi.ComponentResource):
@@ -57,7 +61,7 @@ class Bookinfo(pulumi.ComponentResource):
             # A pod naming a missing service account is rejected, so accounts go first.
             register_object(
                 f"{name}-{workload.name}",
-                deployment_manifest(workload),
+                deployment_manifest(workload, args.istio_version),
                 pulumi.ResourceOptions.merge(
                     after_mesh, pulumi.ResourceOptions(depends_on=[accounts[workload.app]])
                 ),

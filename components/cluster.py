@@ -12,6 +12,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components.options import is_protected
+from model.access import Grant
 
 CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
     "api",
@@ -42,6 +43,9 @@ class ClusterArgs:
     node_desired: int
     node_max: int
     endpoint_public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    endpoint_private_access: bool = True
+    endpoint_public_access: bool = True
+    grants: tuple[Grant, ...] = ()
     encrypt_secrets: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -57,6 +61,7 @@ class Cluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     nodes: eks.ManagedNodeGroup
+    coredns: aws.eks.Addon
     provider: k8s.Provider
 
     def __init__(
@@ -71,6 +76,7 @@ class Cluster(pulumi.ComponentResource):
         cluster = self._control_plane(key_arn)
         self.nodes = self._node_group(cluster)
         self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+        self.coredns = self._coredns()
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self._replaceable()
@@ -109,9 +115,24 @@ class Cluster(pulumi.ComponentResource):
             authentication_mode=eks.AuthenticationMode.API,
             create_oidc_provider=True,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
-            endpoint_private_access=True,
-            endpoint_public_access=True,
+            endpoint_private_access=args.endpoint_private_access,
+            endpoint_public_access=args.endpoint_public_access,
             public_access_cidrs=list(args.endpoint_public_access_cidrs),
+            # The creator keeps admin (pulumi-eks always bootstraps it); everyone else needs
+            # an entry here, or the API answers Unauthorized.
+            access_entries={
+                grant.entry_name: eks.AccessEntryArgs(
+                    principal_arn=grant.principal_arn,
+                    type=eks.AccessEntryType.STANDARD,
+                    access_policies={
+                        "policy": eks.AccessPolicyAssociationArgs(
+                            policy_arn=grant.level.policy_arn,
+                            access_scope=grant.level.access_scope,
+                        )
+                    },
+                )
+                for grant in args.grants
+            },
             encryption_config_key_arn=key_arn,
             deletion_protection=self._protect,
             tags=dict(args.tags),
@@ -173,6 +194,9 @@ class Cluster(pulumi.ComponentResource):
             instance_types=list(args.instance_types),
             # pulumi-eks defaults to AL2, which has no AMIs for Kubernetes 1.33 and later.
             ami_type=args.ami_type,
+            # pulumi-eks sets the version only without a launch template; without it here,
+            # a kubernetesVersion bump would upgrade the control plane and leave the nodes.
+            version=args.kubernetes_version,
             scaling_config={
                 "min_size": args.node_min,
                 "desired_size": args.node_desired,
@@ -185,4 +209,31 @@ class Cluster(pulumi.ComponentResource):
             tags=dict(args.tags),
             # Nodes that join before their role can pull images or run the CNI stay NotReady.
             opts=self._replaceable(depends_on=attachments),
+        )
+
+    def _coredns(self) -> aws.eks.Addon:
+        """CoreDNS as a managed add-on, at the newest version for the cluster's Kubernetes.
+
+        pulumi-eks manages vpc-cni and kube-proxy itself, but with skip_default_node_group it
+        leaves CoreDNS to EKS's unmanaged bootstrap copy, which no version bump updates. Its
+        pods need nodes to become Active, so it comes after the node group.
+        """
+        version = aws.eks.get_addon_version_output(
+            addon_name="coredns",
+            kubernetes_version=self._args.kubernetes_version,
+            most_recent=True,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return aws.eks.Addon(
+            f"{self._name}-coredns",
+            # The name eks.Cluster was given; depends_on orders it after the cluster.
+            cluster_name=self.cluster_name,
+            addon_name="coredns",
+            addon_version=version.version,
+            # Take over the bootstrap copy, and keep DNS running if the add-on is removed.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            preserve=True,
+            tags=dict(self._args.tags),
+            opts=self._replaceable(depends_on=[self.nodes]),
         )

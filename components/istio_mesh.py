@@ -9,17 +9,30 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.options import declared_dependencies
-from model.catalogue import INGRESS_GATEWAY_RELEASE
+from model.catalogue import INGRESS_GATEWAY_PORT, INGRESS_GATEWAY_RELEASE
 
 ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
-# The in-tree AWS cloud provider on EKS turns these into an internet-facing NLB; no AWS
-# Load Balancer Controller is needed.
-NLB_ANNOTATIONS: dict[str, str] = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-}
+# The in-tree AWS cloud provider (the only load balancer controller on this cluster) reads
+# this and makes an NLB, internet-facing by default. It ignores
+# aws-load-balancer-scheme, which only the AWS Load Balancer Controller reads.
+NLB_ANNOTATIONS: dict[str, str] = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+# The gateway Service's ports: only what a Gateway serves. The chart's default also opens
+# 443, where nothing listens, and 15021, Envoy's readiness port: kubelet probes it on the pod,
+# and the in-tree NLB health-checks each listener's own NodePort (externalTrafficPolicy
+# Cluster), so neither belongs on the load balancer.
+GATEWAY_SERVICE_PORTS: tuple[dict[str, object], ...] = (
+    {
+        "name": "http2",
+        "port": INGRESS_GATEWAY_PORT,
+        "protocol": "TCP",
+        "targetPort": INGRESS_GATEWAY_PORT,
+    },
+)
+# No metrics-server runs, so HorizontalPodAutoscalers could never read CPU and would only
+# log errors; fixed replicas instead (README, "Working as a team").
+ISTIOD_VALUES: dict[str, object] = {"autoscaleEnabled": False}
 
 
 def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
@@ -86,7 +99,7 @@ class IstioMesh(pulumi.ComponentResource):
             "base", "istio-base", "base", system_ns, prerequisites, {"defaultRevision": "default"}
         )
         # istiod's chart expects the CRDs that only the base chart installs.
-        self.istiod = chart("istiod", "istiod", "istiod", system_ns, [base])
+        self.istiod = chart("istiod", "istiod", "istiod", system_ns, [base], dict(ISTIOD_VALUES))
         # The gateway's image is "auto": istiod's injection webhook fills it in.
         self.gateway = chart(
             "gateway",
@@ -94,7 +107,13 @@ class IstioMesh(pulumi.ComponentResource):
             "gateway",
             ingress_ns,
             [self.istiod],
-            {"service": {"annotations": dict(NLB_ANNOTATIONS)}},
+            {
+                "service": {
+                    "annotations": dict(NLB_ANNOTATIONS),
+                    "ports": [dict(p) for p in GATEWAY_SERVICE_PORTS],
+                },
+                "autoscaling": {"enabled": False},
+            },
         )
         # Helm waits for the LoadBalancer Service to get its address; read it back.
         service = k8s.core.v1.Service.get(

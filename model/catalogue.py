@@ -42,6 +42,9 @@ GATEWAY_NAME = "bookinfo-gateway"
 INGRESS_VIRTUAL_SERVICE_NAME = "bookinfo"
 
 TEST_USER_HEADER = "end-user"
+# Pod-template annotation carrying the Istio release: changing it rolls the pods, so each
+# istioVersion bump re-injects sidecars from the new istiod instead of leaving old proxies.
+ISTIO_VERSION_ANNOTATION = "bookinfo-mesh/istio-version"
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,8 @@ def service_manifest(app: str) -> dict[str, Any]:
     }
 
 
-def deployment_manifest(workload: Workload) -> dict[str, Any]:
+def deployment_manifest(workload: Workload, istio_version: str) -> dict[str, Any]:
+    """The workload's Deployment; its pods carry the Istio release their sidecars come from."""
     container: dict[str, Any] = {
         "name": workload.app,
         "image": workload.image,
@@ -153,9 +157,10 @@ def deployment_manifest(workload: Workload) -> dict[str, Any]:
         container["volumeMounts"] = [
             {"name": n, "mountPath": p} for n, p in workload.scratch_volumes.items()
         ]
-    pod_metadata: dict[str, Any] = {"labels": workload.labels}
-    if workload.pod_annotations:
-        pod_metadata["annotations"] = dict(workload.pod_annotations)
+    pod_metadata: dict[str, Any] = {
+        "labels": workload.labels,
+        "annotations": {**workload.pod_annotations, ISTIO_VERSION_ANNOTATION: istio_version},
+    }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": service_account_name(workload.app),
         "containers": [container],

@@ -44,6 +44,11 @@ PRODUCTION_MIN_PREFIX = 8
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 _INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
 _PINNED_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# What an EKS access entry accepts: an IAM role or user of an account, in any AWS partition
+# (arn:aws, arn:aws-cn, arn:aws-us-gov), with an optional path (role/ci/preview).
+_IAM_PRINCIPAL_ARN = re.compile(
+    r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)(/[\w+=,.@-]+)*/[\w+=,.@-]{1,128}"
+)
 # Graviton families carry a "g" after the generation digit: m7g, c6gn, t4g, r8gd.
 _ARM_FAMILY = re.compile(r"[a-z]+\d+g[a-z]*\.")
 
@@ -253,6 +258,21 @@ def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _check_principal_arns(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [a for a in value if not isinstance(a, str) or not _IAM_PRINCIPAL_ARN.fullmatch(a)]
+    if bad:
+        shown = ", ".join(repr(a) for a in bad)
+        raise ValueError(
+            f"{shown} is not an IAM role or user ARN like arn:aws:iam::123456789012:role/ci-deploy"
+        )
+    if len(set(value)) != len(value):
+        raise ValueError("lists an ARN twice; each principal gets one access entry")
+    return value
+
+
+PrincipalArns = Annotated[
+    tuple[Any, ...], BeforeValidator(_require_list), AfterValidator(_check_principal_arns)
+]
 NodeCount = Annotated[ConfigInt, AfterValidator(_check_node_count)]
 
 
@@ -299,7 +319,11 @@ class StackConfig(BaseModel):
     endpoint_public_access_cidrs: Annotated[
         tuple[str, ...], BeforeValidator(_require_list), AfterValidator(_check_cidrs)
     ] = Field(alias="endpointPublicAccessCidrs")
+    endpoint_private_access: ConfigBool = Field(alias="endpointPrivateAccess")
+    endpoint_public_access: ConfigBool = Field(alias="endpointPublicAccess")
     encrypt_secrets: ConfigBool = Field(alias="encryptSecrets")
+    cluster_admins: PrincipalArns = Field(alias="clusterAdmins")
+    deployers: PrincipalArns
     protect: ConfigBool
 
     @property
@@ -393,6 +417,41 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
                 f"wider than /{PRODUCTION_MIN_PREFIX}); list your office or CI CIDRs",
             )
         )
+    if has("endpoint_private_access", "endpoint_public_access") and not (
+        v["endpoint_private_access"] or v["endpoint_public_access"]
+    ):
+        problems.append(
+            ConfigProblem(
+                key="endpointPublicAccess",
+                value=False,
+                message="and endpointPrivateAccess are both false, so nothing could reach the "
+                "Kubernetes API; keep at least one true",
+            )
+        )
+    if (
+        has("endpoint_private_access", "endpoint_public_access_cidrs")
+        and not v["endpoint_private_access"]
+        and list(v["endpoint_public_access_cidrs"]) != ["0.0.0.0/0"]
+    ):
+        problems.append(
+            ConfigProblem(
+                key="endpointPrivateAccess",
+                value=False,
+                message="sends the nodes to the public endpoint through the NAT gateways, whose "
+                "addresses endpointPublicAccessCidrs does not list; keep it true",
+            )
+        )
+    if has("cluster_admins", "deployers"):
+        both = sorted(set(v["cluster_admins"]) & set(v["deployers"]))
+        if both:
+            problems.append(
+                ConfigProblem(
+                    key="deployers",
+                    value=list(v["deployers"]),
+                    message=f"also lists {', '.join(both)} from clusterAdmins; a principal has "
+                    "one access entry, so list it in one key only",
+                )
+            )
     return problems
 
 
@@ -402,7 +461,15 @@ CONFIG_KEYS: tuple[str, ...] = tuple(
 
 
 # Keys whose value is a list or an object: the engine passes those as JSON text.
-_JSON_KEYS = frozenset({"splitWeights", "nodeInstanceTypes", "endpointPublicAccessCidrs"})
+_JSON_KEYS = frozenset(
+    {
+        "splitWeights",
+        "nodeInstanceTypes",
+        "endpointPublicAccessCidrs",
+        "clusterAdmins",
+        "deployers",
+    }
+)
 
 
 def _decode(key: str, raw: str) -> Any:

@@ -10,6 +10,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.network import Network, NetworkArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
+from model.access import grants
 from stacks import sdk_internals
 from stacks.config import ConfigError, ConfigProblem, StackConfig, parse_stack_config
 
@@ -83,6 +84,9 @@ def build(config: StackConfig) -> None:
             node_desired=config.node_desired,
             node_max=config.node_max,
             endpoint_public_access_cidrs=config.endpoint_public_access_cidrs,
+            endpoint_private_access=config.endpoint_private_access,
+            endpoint_public_access=config.endpoint_public_access,
+            grants=grants(config.cluster_admins, config.deployers),
             encrypt_secrets=config.encrypt_secrets,
             tags=tags,
         ),
@@ -92,12 +96,16 @@ def build(config: StackConfig) -> None:
     mesh = IstioMesh(
         "istio",
         IstioMeshArgs(istio_version=config.istio_version),
-        opts=pulumi.ResourceOptions(providers=providers, depends_on=[cluster.nodes]),
+        # Nodes and cluster DNS first: the charts wait for their pods to be ready.
+        opts=pulumi.ResourceOptions(
+            providers=providers, depends_on=[cluster.nodes, cluster.coredns]
+        ),
     )
     app = Bookinfo(
         "bookinfo",
-        BookinfoArgs(),
-        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod]),
+        BookinfoArgs(istio_version=config.istio_version),
+        # Workloads last in an Istio upgrade: after istiod and the gateway it programs.
+        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod, mesh.gateway]),
     )
     traffic = TrafficPolicy(
         "traffic",

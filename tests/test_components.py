@@ -470,7 +470,7 @@ def app() -> ProgramRun:
         istiod = standin_namespace("standin-istiod", provider)
         Bookinfo(
             "app",
-            BookinfoArgs(),
+            BookinfoArgs(istio_version="1.30.3"),
             opts=pulumi.ResourceOptions.merge(
                 on_cluster, pulumi.ResourceOptions(depends_on=[istiod])
             ),

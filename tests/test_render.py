@@ -165,7 +165,18 @@ def test_diff_between_git_refs_renders_both_commits(tmp_path: Path) -> None:
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     result = subprocess.run(
-        [sys.executable, "-m", "stacks", "diff", "--base", head, "--head", head, "--markdown", "-"],
+        [
+            sys.executable,
+            "-m",
+            "bookinfo_mesh",
+            "diff",
+            "--base",
+            head,
+            "--head",
+            head,
+            "--markdown",
+            "-",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
