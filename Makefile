@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: all deps render diff test lint bench clean
+.PHONY: all deps render diff test lint bench mutation clean
 
 all: deps
 
@@ -38,5 +38,9 @@ test: lint
 bench: deps
 	$(BIN)/python scripts/benchmark.py
 
+# Not part of `make test`: plants small bugs and checks the tests catch them (see README).
+mutation: deps
+	$(BIN)/python scripts/mutation.py
+
 clean:
-	rm -rf $(VENV) .tools out
+	rm -rf $(VENV) .tools out mutants

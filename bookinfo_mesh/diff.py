@@ -106,7 +106,13 @@ def _replaces(type_: str, changes: tuple[FieldChange, ...]) -> bool:
     patterns = REPLACE_ON_CHANGE.get(type_, ()) + (
         REPLACE_ON_CHANGE["kubernetes:*"] if type_.startswith("kubernetes:") else ()
     )
-    return any(fnmatch.fnmatch(c.path, p) for c in changes for p in patterns)
+    # A field forces replacement whether it changes whole or in part: a node group gaining
+    # one subnet changes only `subnetIds[2]`, and that still replaces it.
+    return any(
+        fnmatch.fnmatch(c.path, p) or c.path.startswith((f"{p}.", f"{p}["))
+        for c in changes
+        for p in patterns
+    )
 
 
 def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:

@@ -447,12 +447,21 @@ def test_mesh_installs_base_then_istiod_then_gateway_after_the_nodes(mesh) -> No
     assert nodes.urn in reach, "charts may install before the nodes exist"
 
 
-def test_gateway_service_asks_aws_for_an_nlb(mesh) -> None:
-    values = releases(mesh)["istio-ingressgateway"].inputs.get("values", {})
-    annotations = values.get("service", {}).get("annotations", {})
+def test_gateway_service_asks_aws_for_an_internet_facing_nlb(mesh) -> None:
+    """The site must be reachable from the internet: an NLB, and nothing making it internal.
+    The gateway chart's Service is type LoadBalancer unless values say otherwise; AWS's
+    in-tree provider makes it internal on `aws-load-balancer-internal`, the AWS Load
+    Balancer Controller on `aws-load-balancer-scheme: internal`."""
+    service = releases(mesh)["istio-ingressgateway"].inputs.get("values", {}).get("service", {})
+    assert service.get("type", "LoadBalancer") == "LoadBalancer", f"gateway Service {service}"
+    annotations = service.get("annotations", {})
     assert annotations.get("service.beta.kubernetes.io/aws-load-balancer-type") == "nlb", (
         f"gateway Service annotations {annotations}: EKS would create a classic ELB"
     )
+    internal = annotations.get("service.beta.kubernetes.io/aws-load-balancer-internal")
+    assert internal in (None, "false"), f"the NLB is internal ({internal}): no one can reach it"
+    scheme = annotations.get("service.beta.kubernetes.io/aws-load-balancer-scheme")
+    assert scheme in (None, "internet-facing"), f"the NLB's scheme is {scheme}, not public"
 
 
 def test_mesh_talks_to_the_cluster_through_the_given_provider(mesh) -> None:

@@ -247,6 +247,15 @@ def test_an_az_count_the_region_can_hold_is_accepted(two_zone_region: str) -> No
     assert run.resources, "the program registered nothing"
 
 
+@pytest.mark.parametrize("cidrs", ['["2.0.0.0/8"]', '["2.0.0.0/8", "4.0.0.0/8"]'])
+def test_a_production_api_endpoint_open_to_a_slash_8_at_most_is_accepted(cidrs: str) -> None:
+    raw = project_config("prod", {"endpointPublicAccessCidrs": cidrs})
+    try:
+        parse_stack_config(raw)
+    except ConfigError as error:
+        pytest.fail(f"prod refused API CIDRs {cidrs}, none wider than /8: {error}")
+
+
 # --- properties ----------------------------------------------------------------------
 
 REVIEWS_SUBSETS = deployed_versions("reviews")

@@ -1,0 +1,107 @@
+"""Every Bookinfo object, field by field, against upstream bookinfo.yaml as the facts file
+restates it (Istio 1.30.3 samples/bookinfo/platform/kube/bookinfo.yaml)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model import catalogue
+
+FACTS = json.loads(
+    (Path(__file__).resolve().parent / "data" / "istio_bookinfo_facts.json").read_text()
+)["bookinfo_app"]
+UPSTREAM_DEPLOYMENTS = {d["name"]: d for d in FACTS["deployments"]}
+# The one field this project adds to upstream's pods, on purpose (see CONTAINER_REQUESTS):
+# requests let the scheduler place them; upstream sets none.
+ADDED_BY_THIS_PROJECT = "resources"
+
+
+def upstream_deployment(facts: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment upstream's bookinfo.yaml declares, rebuilt from the facts alone."""
+    extras = facts["extras"] or {}
+    container: dict[str, Any] = {
+        "name": facts["container"],
+        "image": facts["image"],
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"containerPort": facts["containerPort"]}],
+    }
+    if "env" in extras:
+        container["env"] = [{"name": k, "value": v} for k, v in extras["env"].items()]
+    volumes = extras.get("emptyDir_volumes", {})
+    if volumes:
+        container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in volumes.items()]
+    pod_meta: dict[str, Any] = {"labels": facts["labels"]}
+    if "pod_annotations" in extras:
+        pod_meta["annotations"] = extras["pod_annotations"]
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": facts["serviceAccount"],
+        "containers": [container],
+    }
+    if volumes:
+        pod_spec["volumes"] = [{"name": n, "emptyDir": {}} for n in volumes]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": facts["name"], "namespace": "bookinfo", "labels": facts["labels"]},
+        "spec": {
+            "replicas": facts["replicas"],
+            "selector": {"matchLabels": facts["labels"]},
+            "template": {"metadata": pod_meta, "spec": pod_spec},
+        },
+    }
+
+
+def test_the_workloads_are_exactly_upstreams_deployments() -> None:
+    assert {w.name for w in catalogue.WORKLOADS} == set(UPSTREAM_DEPLOYMENTS)
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_DEPLOYMENTS))
+def test_each_deployment_is_upstreams_in_every_field(name: str) -> None:
+    (workload,) = (w for w in catalogue.WORKLOADS if w.name == name)
+    ours = catalogue.deployment_manifest(workload)
+    containers = ours["spec"]["template"]["spec"]["containers"]
+    requests = [c.pop(ADDED_BY_THIS_PROJECT, None) for c in containers]
+    assert ours == upstream_deployment(UPSTREAM_DEPLOYMENTS[name]), f"{name} differs from upstream"
+    for request in requests:
+        assert request is not None and set(request["requests"]) == {"cpu", "memory"}, (
+            f"{name}: every container requests cpu and memory, got {request}"
+        )
+
+
+def test_no_pod_runs_with_a_security_context_or_probes_upstream_does_not_set() -> None:
+    for workload in catalogue.WORKLOADS:
+        pod = catalogue.deployment_manifest(workload)["spec"]["template"]["spec"]
+        extra = {"securityContext"} & set(pod) | {
+            key
+            for c in pod["containers"]
+            for key in ("securityContext", "livenessProbe", "readinessProbe", "startupProbe")
+            if key in c
+        }
+        assert not extra, f"{workload.name} sets {extra}, which upstream does not"
+
+
+@pytest.mark.parametrize("facts", FACTS["services"], ids=lambda s: s["name"])
+def test_each_service_is_upstreams(facts: dict[str, Any]) -> None:
+    assert catalogue.service_manifest(facts["name"]) == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": facts["name"], "namespace": "bookinfo", "labels": facts["labels"]},
+        "spec": {
+            "ports": [{"port": facts["port"], "name": facts["port_name"]}],
+            "selector": facts["selector"],
+        },
+    }
+
+
+@pytest.mark.parametrize("facts", FACTS["service_accounts"], ids=lambda s: s["name"])
+def test_each_service_account_is_upstreams(facts: dict[str, Any]) -> None:
+    app = facts["labels"]["account"]
+    assert catalogue.service_account_manifest(app) == {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": facts["name"], "namespace": "bookinfo", "labels": facts["labels"]},
+    }
