@@ -15,9 +15,13 @@ FACTS = json.loads(
     (Path(__file__).resolve().parent / "data" / "istio_bookinfo_facts.json").read_text()
 )["bookinfo_app"]
 UPSTREAM_DEPLOYMENTS = {d["name"]: d for d in FACTS["deployments"]}
-# The one field this project adds to upstream's pods, on purpose (see CONTAINER_REQUESTS):
-# requests let the scheduler place them; upstream sets none.
+# The one field this project adds to upstream's containers, on purpose (see
+# CONTAINER_REQUESTS): requests let the scheduler place them; upstream sets none.
 ADDED_BY_THIS_PROJECT = "resources"
+# And the one pod annotation it adds: an Istio upgrade changes it, which rolls the pods onto
+# sidecars of the new release.
+ISTIO_VERSION = "1.30.3"
+ADDED_POD_ANNOTATION = ("bookinfo-mesh/istio-version", ISTIO_VERSION)
 
 
 def upstream_deployment(facts: dict[str, Any]) -> dict[str, Any]:
@@ -34,9 +38,11 @@ def upstream_deployment(facts: dict[str, Any]) -> dict[str, Any]:
     volumes = extras.get("emptyDir_volumes", {})
     if volumes:
         container["volumeMounts"] = [{"name": n, "mountPath": p} for n, p in volumes.items()]
-    pod_meta: dict[str, Any] = {"labels": facts["labels"]}
-    if "pod_annotations" in extras:
-        pod_meta["annotations"] = extras["pod_annotations"]
+    annotation, value = ADDED_POD_ANNOTATION
+    pod_meta: dict[str, Any] = {
+        "labels": facts["labels"],
+        "annotations": {**extras.get("pod_annotations", {}), annotation: value},
+    }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": facts["serviceAccount"],
         "containers": [container],
@@ -62,7 +68,7 @@ def test_the_workloads_are_exactly_upstreams_deployments() -> None:
 @pytest.mark.parametrize("name", sorted(UPSTREAM_DEPLOYMENTS))
 def test_each_deployment_is_upstreams_in_every_field(name: str) -> None:
     (workload,) = (w for w in catalogue.WORKLOADS if w.name == name)
-    ours = catalogue.deployment_manifest(workload)
+    ours = catalogue.deployment_manifest(workload, ISTIO_VERSION)
     containers = ours["spec"]["template"]["spec"]["containers"]
     requests = [c.pop(ADDED_BY_THIS_PROJECT, None) for c in containers]
     assert ours == upstream_deployment(UPSTREAM_DEPLOYMENTS[name]), f"{name} differs from upstream"
@@ -74,7 +80,7 @@ def test_each_deployment_is_upstreams_in_every_field(name: str) -> None:
 
 def test_no_pod_runs_with_a_security_context_or_probes_upstream_does_not_set() -> None:
     for workload in catalogue.WORKLOADS:
-        pod = catalogue.deployment_manifest(workload)["spec"]["template"]["spec"]
+        pod = catalogue.deployment_manifest(workload, ISTIO_VERSION)["spec"]["template"]["spec"]
         extra = {"securityContext"} & set(pod) | {
             key
             for c in pod["containers"]
