@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bookinfo_mesh import doctor
+from bookinfo_mesh import doctor, verify
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.render import Rendered, render_run
@@ -160,19 +160,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff.add_argument("--markdown", metavar="FILE", help="also write Markdown ('-': stdout)")
 
     doctor.add_parser(commands)
+    verify.add_parser(commands)
 
     args = parser.parse_args(argv)
     console = Console(width=120)
     try:
-        if hasattr(args, "func"):
-            return args.func(args, console)
-        {"render": cmd_render, "diff": cmd_diff}[args.command](args, console)
+        builtin = {"render": cmd_render, "diff": cmd_diff}
+        handler = getattr(args, "func", None) or builtin[args.command]
+        code = handler(args, console)
     except CommandError as error:
         Console(stderr=True, width=120).print(
             f"[red]error:[/] {error}", markup=True, highlight=False
         )
         return error.exit_code
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
