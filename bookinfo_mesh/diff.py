@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,8 @@ def short(value: Any) -> str:
     """A value as one short line for reports."""
     if value == _MISSING:
         return _MISSING
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    # JSON keeps a value on one line: a newline in it cannot start a line of its own.
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

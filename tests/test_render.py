@@ -94,12 +94,12 @@ def test_secrets_never_reach_the_rendered_files(renders: dict[str, Rendered]) ->
 
 def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered]) -> None:
     pages = {mode: r.summary["predictedPages"] for mode, r in renders.items()}
-    assert pages["delay"]["jason"]["summary"] == "waits ~6 s, then reviews unavailable"
-    assert "Ratings service is currently unavailable" in pages["abort"]["jason"]["summary"]
+    assert pages["delay"]["user:jason"]["summary"] == "waits ~6 s, then reviews unavailable"
+    assert "Ratings service is currently unavailable" in pages["abort"]["user:jason"]["summary"]
     assert pages["split50"]["anonymous"]["summary"] == (
         "50 %: reviews v1, no stars; 50 %: reviews v3, red stars"
     )
-    assert pages["user-v2"]["jason"]["summary"] == "reviews v2, black stars"
+    assert pages["user-v2"]["user:jason"]["summary"] == "reviews v2, black stars"
     assert pages["v3"]["anonymous"]["summary"] == "reviews v3, red stars"
     for mode in MODES:
         if mode not in ("split50", "v3"):
@@ -108,7 +108,7 @@ def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered
 
 def test_route_table_shows_the_fault_for_the_test_user_only(renders: dict[str, Rendered]) -> None:
     ratings = renders["abort"].summary["routes"]["ratings"]
-    assert ratings["jason"] == {"to": "v1 100 %", "fault": "abort 500 (100 %)"}
+    assert ratings["user:jason"] == {"to": "v1 100 %", "fault": "abort 500 (100 %)"}
     assert ratings["anonymous"] == {"to": "v1 100 %"}
 
 
@@ -131,7 +131,7 @@ def test_diff_names_the_changed_fields_and_pages(renders: dict[str, Rendered]) -
         'spec.http[0].route[0].destination.subset: "v1" -> "v3"'
     ]
     markdown = diff_markdown(diff)
-    assert "| update | `traffic-vs-reviews` |" in markdown
+    assert "| update | traffic-vs-reviews |" in markdown
     assert "| reviews v1, no stars | reviews v3, red stars |" in markdown
 
 
@@ -147,7 +147,7 @@ def test_diff_command_writes_a_pull_request_comment(tmp_path: Path) -> None:
     comment = tmp_path / "comment.md"
     assert main(["diff", "--set", "mode=split50", "--markdown", str(comment)]) == 0
     text = comment.read_text()
-    assert text.startswith("### bookinfo-mesh `dev`: 0 to create, 1 to update")
+    assert text.startswith("### bookinfo-mesh dev: 0 to create, 1 to update")
     assert "v1 50 %, v3 50 %" in text
 
 
@@ -165,7 +165,18 @@ def test_diff_between_git_refs_renders_both_commits(tmp_path: Path) -> None:
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     result = subprocess.run(
-        [sys.executable, "-m", "stacks", "diff", "--base", head, "--head", head, "--markdown", "-"],
+        [
+            sys.executable,
+            "-m",
+            "bookinfo_mesh",
+            "diff",
+            "--base",
+            head,
+            "--head",
+            head,
+            "--markdown",
+            "-",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
