@@ -139,8 +139,38 @@ def test_diff_flags_a_vpc_cidr_change_as_a_replacement() -> None:
     before = render_run(run_program("dev"))
     after = render_run(run_program("dev", {"vpcCidr": "10.1.0.0/16"}))
     ops = {c.name: c.op for c in diff_rendered(before, after).changes}
-    assert ops["network-vpc"] == "replace"
-    assert ops["network-private-0"] == "replace"
+    replaced = sorted(name for name, op in ops.items() if op == "replace")
+    # The VPC's new id is unknown until it exists, and every field below names it (or a
+    # subnet of it) in an input that forces replacement.
+    expected = [
+        "cluster-eks",
+        "cluster-nodes",
+        "network-nat-0",
+        *(f"network-{t}-{i}" for t in ("private", "public") for i in (0, 1)),
+        *(f"network-{t}-{i}-rta" for t in ("private", "public") for i in (0, 1)),
+        "network-private-0-rt",
+        "network-private-1-rt",
+        "network-public-rt",
+        "network-vpc",
+    ]
+    assert replaced == sorted(expected), f"replaced {replaced}"
+
+
+def test_diff_calls_a_node_instance_type_change_a_node_group_replacement() -> None:
+    before = render_run(run_program("dev"))
+    after = render_run(run_program("dev", {"nodeInstanceTypes": '["m6i.large"]'}))
+    ops = {c.name: c.op for c in diff_rendered(before, after).changes}
+    assert ops == {"cluster-nodes": "replace"}, ops
+
+
+def test_every_force_new_entry_names_a_resource_type_the_program_registers() -> None:
+    from bookinfo_mesh.diff import REPLACE_ON_CHANGE
+
+    types = {
+        r["type"] for r in render_run(run_program("dev", {"encryptSecrets": "true"})).resources
+    }
+    stale = [t for t in REPLACE_ON_CHANGE if t != "kubernetes:*" and t not in types]
+    assert not stale, f"force-new entries for types the program never registers: {stale}"
 
 
 def test_diff_command_writes_a_pull_request_comment(tmp_path: Path) -> None:
