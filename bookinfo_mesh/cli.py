@@ -11,13 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from bookinfo_mesh import doctor, verify
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
-from bookinfo_mesh.render import Rendered, render_run
+from bookinfo_mesh.outputs import OutputError, check_output_dir, write_file
+from bookinfo_mesh.render import RENDER_FILES, Rendered, render_run
 from bookinfo_mesh.report import diff_markdown, print_diff, print_render
 from bookinfo_mesh.schemas import validate_manifests
+from bookinfo_mesh.stack_files import StackFileError
 from stacks.config import PROJECT, ConfigError
 
 EXIT_BAD_CONFIG = 2
@@ -63,8 +66,9 @@ def _render(stack: str, overrides: dict[str, str], validate: bool) -> Rendered:
 
 
 def cmd_render(args: argparse.Namespace, console: Console) -> None:
-    rendered = _render(args.stack, _overrides(args.set), validate=not args.no_validate)
     out = Path(args.out or f"out/{args.stack}")
+    check_output_dir(out, RENDER_FILES)  # fail before the slow part, and again when writing
+    rendered = _render(args.stack, _overrides(args.set), validate=not args.no_validate)
     rendered.write(out)
     if args.format == "json":
         print(json.dumps(rendered.summary, indent=2, sort_keys=True))
@@ -72,12 +76,30 @@ def cmd_render(args: argparse.Namespace, console: Console) -> None:
         print_render(rendered, console, str(out))
 
 
-def _render_ref(ref: str, stack: str, overrides: dict[str, str]) -> Rendered:
-    """Render `stack` as it is at git `ref`, in a scratch copy of that commit."""
+def _commit_of(ref: str, option: str) -> str:
+    """The commit a git ref names; CommandError for an option-like or unknown ref."""
+    if not ref or ref.startswith("-"):
+        # git would read it as an option: --output=FILE makes `git archive` truncate FILE.
+        raise CommandError(f"{option} {ref!r} is not a git ref (it starts with '-')", 2)
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise CommandError(f"{option} {ref!r} names no commit in this repository", 2)
+    return result.stdout.strip()
+
+
+def _render_ref(commit: str, stack: str, overrides: dict[str, str]) -> Rendered:
+    """Render `stack` as it is at `commit` (a full hash), in a scratch copy of that commit."""
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", ref], capture_output=True, check=False)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit, "--"], capture_output=True, check=False
+        )
         if archive.returncode != 0:
-            raise CommandError(f"git archive {ref}: {archive.stderr.decode().strip()}", 1)
+            raise CommandError(f"git archive {commit}: {archive.stderr.decode().strip()}", 2)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         sets = [f"--set={k}={v}" for k, v in overrides.items()]
         # Each commit renders with its own tools; commits before the operator tools had
@@ -105,18 +127,26 @@ def _render_ref(ref: str, stack: str, overrides: dict[str, str]) -> Rendered:
         )
         if result.returncode != 0:
             raise CommandError(
-                f"render at {ref} failed:\n{result.stderr.strip()}", result.returncode
+                f"render at {commit[:12]} failed:\n{result.stderr.strip()}", result.returncode
             )
         return Rendered.read(Path(tmp) / "out")
 
 
 def cmd_diff(args: argparse.Namespace, console: Console) -> None:
     overrides = _overrides(args.set)
-    if args.base:
-        before = _render_ref(args.base, args.stack, overrides)
+    if args.head is not None and args.base is None:
+        raise CommandError("--head needs --base: it names the commit to compare to", 2)
+    if args.markdown and args.markdown != "-":
+        markdown = Path(args.markdown)
+        if markdown.is_dir() or not markdown.parent.is_dir():
+            write_file(markdown, "", "--markdown")  # raises the OutputError that says why
+    if args.base is not None:
+        base = _commit_of(args.base, "--base")
+        head = _commit_of(args.head, "--head") if args.head is not None else None
+        before = _render_ref(base, args.stack, overrides)
         after = (
-            _render_ref(args.head, args.stack, overrides)
-            if args.head
+            _render_ref(head, args.stack, overrides)
+            if head
             else _render(args.stack, overrides, validate=False)
         )
     else:
@@ -128,8 +158,8 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> None:
         if args.markdown == "-":
             print(text, end="")
         else:
-            Path(args.markdown).write_text(text)
-            console.print(f"wrote {args.markdown}")
+            write_file(Path(args.markdown), text, "--markdown")
+            console.print(Text(f"wrote {args.markdown}"))
     if args.markdown != "-":
         print_diff(diff, console)
 
@@ -154,7 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     diff = commands.add_parser("diff", help="what a config change or a commit would change")
-    _stack_arguments(diff, "the config change to preview, against the stack's current config")
+    _stack_arguments(
+        diff,
+        "the config change to preview, against the stack's current config; with --base, "
+        "applied to both sides (the stack at --base and at --head or the working tree)",
+    )
     diff.add_argument("--base", help="git ref to compare from (instead of current config)")
     diff.add_argument("--head", help="git ref to compare to (default: the working tree)")
     diff.add_argument("--markdown", metavar="FILE", help="also write Markdown ('-': stdout)")
@@ -168,11 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         builtin = {"render": cmd_render, "diff": cmd_diff}
         handler = getattr(args, "func", None) or builtin[args.command]
         code = handler(args, console)
-    except CommandError as error:
-        Console(stderr=True, width=120).print(
-            f"[red]error:[/] {error}", markup=True, highlight=False
-        )
-        return error.exit_code
+    except (CommandError, StackFileError, OutputError) as error:
+        # Printed as text: a value the user typed ("[/]", "[bold]x") must show as typed.
+        message = Text("error: ", style="red") + Text(str(error))
+        Console(stderr=True, width=120).print(message, highlight=False, soft_wrap=True)
+        return getattr(error, "exit_code", EXIT_BAD_CONFIG)
     return code or 0
 
 

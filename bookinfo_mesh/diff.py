@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from bookinfo_mesh.engine import mock_id
 from bookinfo_mesh.render import Rendered
 
-# Input paths whose change makes the provider replace (delete and create) the resource, from
-# the providers' schemas (ForceNew / replaceOnChanges). `pulumi preview` stays the final word.
+# Input paths whose change makes the provider replace (delete and create) the resource: the
+# one table of them. AWS entries are the ForceNew arguments of terraform-provider-aws, which
+# pulumi-aws bridges; eks:index:* are pulumi-eks components, replaced when the AWS resource
+# they wrap is (aws_eks_cluster: name, vpc_config.subnet_ids and security groups, which live
+# in vpcId; aws_eks_node_group: instance_types, subnet_ids, ami_type, node_role_arn,
+# cluster_name); Kubernetes entries are pulumi-kubernetes's replace-on-change fields.
+# A path matches itself and everything below it. `pulumi preview` stays the final word.
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "kubernetes:*": ("apiVersion", "kind", "metadata.name", "metadata.namespace"),
-    "kubernetes:apps/v1:Deployment": ("spec.selector*",),
+    "kubernetes:apps/v1:Deployment": ("spec.selector",),
     "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
     "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
-    "aws:ec2/natGateway:NatGateway": ("subnetId", "allocationId"),
-    "eks:index:Cluster": ("name", "vpcId"),
-    "eks:index:ManagedNodeGroup": ("subnetIds", "amiType", "nodeRole*"),
+    "aws:ec2/routeTable:RouteTable": ("vpcId",),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId", "gatewayId"),
+    "aws:ec2/natGateway:NatGateway": ("subnetId", "allocationId", "connectivityType"),
+    "aws:ec2/eip:Eip": ("domain",),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("name", "namePrefix"),
+    "aws:iam/role:Role": ("name", "namePrefix"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
+    "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage"),
+    "eks:index:Cluster": ("name", "vpcId", "publicSubnetIds", "privateSubnetIds", "subnetIds"),
+    "eks:index:ManagedNodeGroup": (
+        "cluster",
+        "clusterName",
+        "subnetIds",
+        "instanceTypes",
+        "amiType",
+        "nodeRole",
+        "nodeRoleArn",
+        "nodeGroupName",
+        "capacityType",
+        "diskSize",
+    ),
 }
 
 
@@ -75,7 +100,8 @@ def short(value: Any) -> str:
     """A value as one short line for reports."""
     if value == _MISSING:
         return _MISSING
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    # JSON keeps a value on one line: a newline in it cannot start a line of its own.
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -102,34 +128,93 @@ def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldC
     return tuple(sorted(changes, key=lambda c: c.path))
 
 
-def _replaces(type_: str, changes: tuple[FieldChange, ...]) -> bool:
-    patterns = REPLACE_ON_CHANGE.get(type_, ()) + (
+def _force_new_paths(type_: str) -> tuple[str, ...]:
+    return REPLACE_ON_CHANGE.get(type_, ()) + (
         REPLACE_ON_CHANGE["kubernetes:*"] if type_.startswith("kubernetes:") else ()
     )
-    # A field forces replacement whether it changes whole or in part: a node group gaining
-    # one subnet changes only `subnetIds[2]`, and that still replaces it.
+
+
+def _under(path: str, pattern: str) -> bool:
+    """`path` is the field `pattern` names, or lies below it (an item, a nested key)."""
+    return (
+        path == pattern
+        or path.startswith((f"{pattern}.", f"{pattern}["))
+        or (fnmatch.fnmatch(path, pattern) and "*" in pattern)
+    )
+
+
+def _replaces(type_: str, changes: tuple[FieldChange, ...]) -> bool:
+    return any(_under(c.path, p) for c in changes for p in _force_new_paths(type_))
+
+
+def _leaves(value: Any, parts: list[Any]) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, [*parts, k])]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, [*parts, i])]
+    return [(_path(parts), value)]
+
+
+def _references(resource: dict[str, Any]) -> frozenset[str]:
+    """The values by which other resources' inputs name this one under the mock engine."""
+    return frozenset({resource["urn"], mock_id(resource["name"])})
+
+
+def _forced_by_replacements(
+    resource: dict[str, Any], replaced: set[str], by_urn: dict[str, dict[str, Any]]
+) -> bool:
+    """A force-new input refers to a replaced resource, whose outputs are unknown until then."""
+    tokens = frozenset().union(
+        *(_references(by_urn[u]) for u in resource["dependencies"] if u in replaced)
+    )
+    if not tokens:
+        return False
+    paths = _force_new_paths(resource["type"])
     return any(
-        fnmatch.fnmatch(c.path, p) or c.path.startswith((f"{p}.", f"{p}["))
-        for c in changes
-        for p in patterns
+        value in tokens and any(_under(path, p) for p in paths)
+        for path, value in _leaves(resource["inputs"], [])
     )
 
 
 def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
-    """Resource operations between two renders, keyed by URN like the engine does."""
+    """Resource operations between two renders, keyed by URN like the engine does.
+
+    A replacement spreads: whatever refers to a replaced resource through a force-new input
+    is replaced too, to a fixed point.
+    """
     old = {r["urn"]: r for r in before.resources if not r["read"]}
     new = {r["urn"]: r for r in after.resources if not r["read"]}
-    changes: list[ResourceChange] = []
+    ops: dict[str, str] = {}
+    fields: dict[str, tuple[FieldChange, ...]] = {}
     for urn in sorted(old.keys() | new.keys()):
         if urn not in old:
-            changes.append(ResourceChange("create", urn, new[urn]["type"], new[urn]["name"]))
+            ops[urn] = "create"
         elif urn not in new:
-            changes.append(ResourceChange("delete", urn, old[urn]["type"], old[urn]["name"]))
+            ops[urn] = "delete"
         else:
-            fields = field_changes(old[urn]["inputs"], new[urn]["inputs"])
-            if fields:
-                op = "replace" if _replaces(new[urn]["type"], fields) else "update"
-                changes.append(ResourceChange(op, urn, new[urn]["type"], new[urn]["name"], fields))
+            fields[urn] = field_changes(old[urn]["inputs"], new[urn]["inputs"])
+            if fields[urn]:
+                ops[urn] = "replace" if _replaces(new[urn]["type"], fields[urn]) else "update"
+    while True:
+        replaced = {u for u, op in ops.items() if op == "replace"}
+        spread = [
+            urn
+            for urn in sorted(old.keys() & new.keys())
+            if ops.get(urn) != "replace" and _forced_by_replacements(new[urn], replaced, new)
+        ]
+        if not spread:
+            break
+        ops.update(dict.fromkeys(spread, "replace"))
+    changes = [
+        ResourceChange(
+            op,
+            urn,
+            (new.get(urn) or old[urn])["type"],
+            (new.get(urn) or old[urn])["name"],
+            fields.get(urn, ()),
+        )
+        for urn, op in sorted(ops.items())
+    ]
     return StackDiff(before, after, tuple(changes))
 
 

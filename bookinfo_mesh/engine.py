@@ -79,6 +79,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def mock_id(name: str) -> str:
+    """The id the mocks give a created resource; inputs that refer to it hold this value."""
+    return f"{name}-id"
+
+
 class _Mocks(pulumi.runtime.Mocks):
     """Answers what the program really asks of its providers, deterministically."""
 
@@ -122,7 +127,7 @@ class _Mocks(pulumi.runtime.Mocks):
             outputs["latestVersion"] = 1
         if args.typ.startswith("aws:"):
             outputs.setdefault("arn", f"arn:aws:mock:{self.region}::{args.name}")
-        return args.resource_id or f"{args.name}-id", outputs
+        return args.resource_id or mock_id(args.name), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":

@@ -11,8 +11,9 @@ from typing import Any
 import yaml
 
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource
+from bookinfo_mesh.outputs import write_dir
 from model.istio_manifests import routes_from_manifests
-from model.outcomes import ANONYMOUS, predict_page
+from model.outcomes import cohort_key, predict_page
 from model.routing import RouteTable, describe_rule, rule_for
 from stacks.config import PROJECT
 
@@ -28,6 +29,7 @@ KIND_ORDER: tuple[str, ...] = (
     "VirtualService",
     "PeerAuthentication",
 )
+RENDER_FILES = frozenset({"resources.json", "manifests.yaml", "summary.json"})
 # Helm releases are Kubernetes resources, but not objects the program writes itself.
 _HELM = "kubernetes:helm.sh/"
 
@@ -40,13 +42,17 @@ class Rendered:
     manifests: list[dict[str, Any]]
     summary: dict[str, Any]
 
+    def files(self) -> dict[str, str]:
+        """File name -> content, exactly RENDER_FILES."""
+        return {
+            "resources.json": _json(self.resources),
+            "manifests.yaml": yaml.safe_dump_all(self.manifests, sort_keys=False, width=100),
+            "summary.json": _json(self.summary),
+        }
+
     def write(self, out_dir: Path) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "resources.json").write_text(_json(self.resources))
-        (out_dir / "manifests.yaml").write_text(
-            yaml.safe_dump_all(self.manifests, sort_keys=False, width=100)
-        )
-        (out_dir / "summary.json").write_text(_json(self.summary))
+        """All three files appear together, replacing an earlier render's (OutputError if not)."""
+        write_dir(out_dir, self.files(), RENDER_FILES)
 
     @classmethod
     def read(cls, out_dir: Path) -> Rendered:
@@ -116,13 +122,14 @@ def route_cells(rules: tuple, user: str | None) -> dict[str, str]:
     return cells
 
 
+def _users(test_user: str) -> tuple[tuple[str, str | None], ...]:
+    return ((cohort_key(None), None), (cohort_key(test_user), test_user))
+
+
 def cohort_routes(table: RouteTable, test_user: str) -> dict[str, dict[str, dict[str, str]]]:
-    """service -> cohort -> route cells, for anonymous visitors and the test user."""
+    """service -> cohort key -> route cells, for anonymous visitors and the test user."""
     return {
-        service: {
-            ANONYMOUS: route_cells(rules, None),
-            test_user: route_cells(rules, test_user),
-        }
+        service: {user_key: route_cells(rules, user) for user_key, user in _users(test_user)}
         for service, rules in table.items()
     }
 

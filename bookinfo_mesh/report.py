@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bookinfo_mesh.diff import StackDiff, short
 from bookinfo_mesh.render import Rendered
+from model.outcomes import cohort_label
 
 _OP_MARK = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+# Characters that would end a table cell, open HTML or an entity, or start Markdown markup
+# (code, emphasis, links, strikethrough) inside a table cell. Numeric entities show them as typed.
+_MARKDOWN_SPECIAL = re.compile(r"[&<>|`\\*_\[\]~]")
+_LONGEST_BACKTICKS = re.compile(r"`+")
+
+
+def md(value: object) -> str:
+    """A config or resource value as Markdown text that shows it as typed, on one line."""
+    text = " ".join(str(value).splitlines())
+    return _MARKDOWN_SPECIAL.sub(lambda m: f"&#{ord(m[0])};", text)
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any backtick run in `lines`, so none of them can close it."""
+    runs = [len(run) for line in lines for run in _LONGEST_BACKTICKS.findall(line)]
+    longest = max(runs, default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _route_text(cells: dict[str, str]) -> str:
@@ -22,39 +42,46 @@ def _cohorts(summary: dict[str, Any]) -> list[str]:
     return list(summary["predictedPages"])
 
 
+def _cells(*values: str) -> list[Text]:
+    """Table cells as plain text: rich must not read "[bold]" in a value as markup."""
+    return [Text(v) for v in values]
+
+
 def print_render(rendered: Rendered, console: Console, written_to: str | None) -> None:
     summary = rendered.summary
     config = summary["config"]
     console.print(
-        f"[bold]bookinfo-mesh[/] stack [bold]{summary['stack']}[/] "
-        f"({config.get('aws:region', '?')}), mode [bold]{config['mode']}[/]: "
+        f"[bold]bookinfo-mesh[/] stack [bold]{escape(summary['stack'])}[/] "
+        f"({escape(config.get('aws:region', '?'))}), mode [bold]{escape(config['mode'])}[/]: "
         f"{summary['resourceCount']} resources, {len(rendered.manifests)} Kubernetes objects"
     )
     for component, counts in summary["resources"].items():
-        table = Table(title=f"{component}: {sum(counts.values())} resources", title_justify="left")
+        table = Table(
+            title=f"{escape(component)}: {sum(counts.values())} resources", title_justify="left"
+        )
         table.add_column("type")
         table.add_column("count", justify="right")
         for type_, count in counts.items():
-            table.add_row(type_, str(count))
+            table.add_row(*_cells(type_, str(count)))
         console.print(table)
 
     cohorts = _cohorts(summary)
     routes = Table(title="Routes per service and cohort", title_justify="left")
     routes.add_column("service")
     for cohort in cohorts:
-        routes.add_column(cohort)
+        routes.add_column(Text(cohort_label(cohort)))
     for service, by_cohort in summary["routes"].items():
-        routes.add_row(service, *(_route_text(by_cohort[c]) for c in cohorts))
+        routes.add_row(*_cells(service, *(_route_text(by_cohort[c]) for c in cohorts)))
     console.print(routes)
 
     pages = Table(title="Predicted /productpage", title_justify="left")
     pages.add_column("cohort")
     pages.add_column("sees")
     for cohort, page in summary["predictedPages"].items():
-        pages.add_row(cohort, page["summary"])
+        pages.add_row(*_cells(cohort_label(cohort), page["summary"]))
     console.print(pages)
     if written_to:
-        console.print(f"wrote {written_to}/resources.json, manifests.yaml, summary.json")
+        console.print(Text(f"wrote {written_to}/resources.json, manifests.yaml, summary.json"))
 
 
 def _changes_header(diff: StackDiff) -> str:
@@ -64,29 +91,38 @@ def _changes_header(diff: StackDiff) -> str:
 
 
 def _page_rows(diff: StackDiff) -> list[tuple[str, str, str]]:
+    """One row per cohort on either side: a cohort that leaves shows "-" after, and back."""
     before, after = diff.before.summary["predictedPages"], diff.after.summary["predictedPages"]
     return [
-        (cohort, before.get(cohort, {}).get("summary", "-"), after[cohort]["summary"])
-        for cohort in after
+        (
+            cohort_label(cohort),
+            before.get(cohort, {}).get("summary", "-"),
+            after.get(cohort, {}).get("summary", "-"),
+        )
+        for cohort in [*before, *(c for c in after if c not in before)]
     ]
 
 
 def _route_rows(diff: StackDiff) -> list[tuple[str, str, str, str]]:
     before, after = diff.before.summary["routes"], diff.after.summary["routes"]
     rows = []
-    for service, by_cohort in after.items():
-        for cohort, cells in by_cohort.items():
-            old = before.get(service, {}).get(cohort)
+    for service in [*after, *(s for s in before if s not in after)]:
+        old_cohorts, new_cohorts = before.get(service, {}), after.get(service, {})
+        for cohort in [*old_cohorts, *(c for c in new_cohorts if c not in old_cohorts)]:
+            old, new = old_cohorts.get(cohort), new_cohorts.get(cohort)
             old_text = _route_text(old) if old else "-"
-            if old_text != _route_text(cells):
-                rows.append((service, cohort, old_text, _route_text(cells)))
+            new_text = _route_text(new) if new else "-"
+            if old_text != new_text:
+                rows.append((service, cohort_label(cohort), old_text, new_text))
     return rows
 
 
 def print_diff(diff: StackDiff, console: Console) -> None:
     console.print(f"[bold]Resources[/]: {_changes_header(diff)}")
     for change in diff.changes:
-        console.print(f"  {_OP_MARK[change.op]} {change.name} [dim]({change.type})[/]")
+        console.print(
+            f"  {_OP_MARK[change.op]} {escape(change.name)} [dim]({escape(change.type)})[/]"
+        )
         for field in change.fields:
             console.print(f"      {field}", markup=False)
     steps = diff.update_steps
@@ -99,42 +135,45 @@ def print_diff(diff: StackDiff, console: Console) -> None:
     for column in ("service", "cohort", "before", "after"):
         routes.add_column(column)
     for row in _route_rows(diff):
-        routes.add_row(*row)
+        routes.add_row(*_cells(*row))
     console.print(routes if routes.row_count else "Routes: unchanged")
     pages = Table(title="Predicted /productpage", title_justify="left")
     for column in ("cohort", "before", "after"):
         pages.add_column(column)
     for row in _page_rows(diff):
-        pages.add_row(*row)
+        pages.add_row(*_cells(*row))
     console.print(pages)
 
 
 def diff_markdown(diff: StackDiff) -> str:
     """The diff as a pull-request comment."""
     stack = diff.after.summary["stack"]
-    lines = [f"### bookinfo-mesh `{stack}`: {_changes_header(diff)}", ""]
+    lines = [f"### bookinfo-mesh {md(stack)}: {_changes_header(diff)}", ""]
     if diff.changes:
         lines += ["| op | resource | type |", "|---|---|---|"]
-        lines += [f"| {c.op} | `{c.name}` | `{c.type}` |" for c in diff.changes]
+        lines += [f"| {c.op} | {md(c.name)} | {md(c.type)} |" for c in diff.changes]
         detailed = [c for c in diff.changes if c.fields]
         if detailed:
-            lines += ["", "<details><summary>Field changes</summary>", "", "```diff"]
+            # Inside a code block Markdown and HTML are inert; the fence outlasts any value.
+            block: list[str] = []
             for change in detailed:
-                lines.append(f"@@ {change.name} @@")
+                block.append(f"@@ {change.name} @@")
                 for field in change.fields:
-                    lines.append(f"- {field.path}: {short(field.before)}")
-                    lines.append(f"+ {field.path}: {short(field.after)}")
-            lines += ["```", "</details>"]
+                    block.append(f"- {field.path}: {short(field.before)}")
+                    block.append(f"+ {field.path}: {short(field.after)}")
+            fence = _fence(block)
+            lines += ["", "<details><summary>Field changes</summary>", "", f"{fence}diff"]
+            lines += [*block, fence, "</details>"]
         lines += ["", "#### Order of the update", ""]
         lines += [
-            f"{number}. " + ", ".join(f"{c.op} `{c.name}`" for c in step)
+            f"{number}. " + ", ".join(f"{c.op} {md(c.name)}" for c in step)
             for number, step in enumerate(diff.update_steps, 1)
         ]
     route_rows = _route_rows(diff)
     lines += ["", "#### Routes that change" if route_rows else "#### Routes: unchanged"]
     if route_rows:
         lines += ["| service | cohort | before | after |", "|---|---|---|---|"]
-        lines += [f"| {s} | {c} | {b} | {a} |" for s, c, b, a in route_rows]
+        lines += ["| " + " | ".join(map(md, row)) + " |" for row in route_rows]
     lines += ["", "#### Predicted /productpage", "| cohort | before | after |", "|---|---|---|"]
-    lines += [f"| {c} | {b} | {a} |" for c, b, a in _page_rows(diff)]
+    lines += ["| " + " | ".join(map(md, row)) + " |" for row in _page_rows(diff)]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,19 @@ STAR_COLOR: dict[str, str] = {"v2": "black", "v3": "red"}
 
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book."
+# Cohort keys are identities, not names: a test user called "anonymous" is still a user.
 ANONYMOUS = "anonymous"
+_USER_PREFIX = "user:"
+
+
+def cohort_key(user: str | None) -> str:
+    """The identity of a cohort: ANONYMOUS for visitors not logged in, "user:<name>" else."""
+    return ANONYMOUS if user is None else f"{_USER_PREFIX}{user}"
+
+
+def cohort_label(key: str) -> str:
+    """How reports name a cohort: "not logged in" or "user <name>"."""
+    return "not logged in" if key == ANONYMOUS else f"user {key.removeprefix(_USER_PREFIX)}"
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class PageOutcome:
 class CohortPrediction:
     """The page as one cohort of users sees it."""
 
-    cohort: str  # "anonymous" or the test user's name
+    cohort: str  # cohort_key(): ANONYMOUS or "user:<name>"
     outcomes: tuple[PageOutcome, ...]
 
     def describe(self) -> str:
@@ -117,7 +129,7 @@ def _reviews_attempt(routes: RouteTable, user: str | None) -> list[_Attempt]:
     return attempts
 
 
-def predict_cohort(routes: RouteTable, cohort: str, user: str | None) -> CohortPrediction:
+def predict_cohort(routes: RouteTable, user: str | None) -> CohortPrediction:
     """Outcomes of loading /productpage as `user` (None: not logged in), merged and sorted."""
     one = _reviews_attempt(routes, user)
     paths: list[tuple[float, float, _Attempt | None]] = [(1.0, 0.0, None)]
@@ -143,9 +155,9 @@ def predict_cohort(routes: RouteTable, cohort: str, user: str | None) -> CohortP
         )
         if share > 0
     )
-    return CohortPrediction(cohort, outcomes)
+    return CohortPrediction(cohort_key(user), outcomes)
 
 
 def predict_page(routes: RouteTable, test_user: str) -> tuple[CohortPrediction, CohortPrediction]:
     """The page for anonymous visitors and for the logged-in test user."""
-    return predict_cohort(routes, ANONYMOUS, None), predict_cohort(routes, test_user, test_user)
+    return predict_cohort(routes, None), predict_cohort(routes, test_user)

@@ -36,7 +36,10 @@ _POD_TEMPLATES: dict[str, str] = {
 }
 # Workloads whose pods serve requests for as long as they exist (not run-to-completion).
 _SERVING = frozenset(t for t in _POD_TEMPLATES if not t.startswith("kubernetes:batch/"))
-_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
+# OCI image-spec digests: the registered algorithms and their lower-case hex lengths.
+_DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
+# A Kubernetes quantity's number and suffix ("500m", "2Gi", "1e3", "0.5").
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE][+-]?[0-9]+|[a-zA-Z]*)")
 _REQUESTED = ("cpu", "memory")
 
 
@@ -172,6 +175,11 @@ def check_route_weights(resources: Sequence[PolicyResource]) -> list[str]:
                         f"{describe(vs)}: {field}[{index}].weight is {weight!r}, not a number"
                     )
                     break
+                if isinstance(weight, float) and not weight.is_integer():
+                    violations.append(
+                        f"{describe(vs)}: {field}[{index}].weight is {weight:g}; Istio "
+                        "weights are whole numbers"
+                    )
                 if weight < 0:
                     violations.append(
                         f"{describe(vs)}: {field}[{index}].weight is {weight:g}; "
@@ -241,6 +249,24 @@ def _running_pod_labels(resources: Sequence[PolicyResource]) -> dict[str, list[M
     return running
 
 
+def _routed_destinations(vs: PolicyResource) -> Iterator[tuple[str, list[Any]]]:
+    """Route lists, plus each http rule's mirror as a one-entry list: both need a subset."""
+    yield from _route_lists(vs)
+    for index, rule in enumerate(_items(_dig(vs.props, "spec.http"))):
+        mirror = _mapping(rule).get("mirror")
+        if isinstance(mirror, Mapping):
+            yield f"spec.http[{index}].mirror", [{"destination": mirror}]
+        for m_index, policy in enumerate(_items(_mapping(rule).get("mirrors"))):
+            target = _mapping(policy).get("destination")
+            if isinstance(target, Mapping):
+                yield f"spec.http[{index}].mirrors[{m_index}]", [{"destination": target}]
+
+
+def _looks_like_version(subset: str) -> bool:
+    """Subsets named like versions (v1, v2-canary) promise the pods of that version."""
+    return re.fullmatch(r"v[0-9]+", subset.split("-", 1)[0]) is not None
+
+
 def check_routed_subsets(resources: Sequence[PolicyResource]) -> list[str]:
     """Every subset a route names exists for its host, and its labels select running pods."""
     by_host, rules_known = _destination_rules(resources)
@@ -262,7 +288,7 @@ def check_routed_subsets(resources: Sequence[PolicyResource]) -> list[str]:
         if identity is None:
             continue  # unnamed, or its namespace is not known yet: short hosts are ambiguous
         namespace = identity[0]
-        for field, route in _route_lists(vs):
+        for field, route in _routed_destinations(vs):
             for index, entry in enumerate(route):
                 destination = _mapping(_mapping(entry).get("destination"))
                 host, subset = destination.get("host"), destination.get("subset")
@@ -301,10 +327,21 @@ def check_routed_subsets(resources: Sequence[PolicyResource]) -> list[str]:
                     continue  # a Service without selector: endpoints are managed by hand
                 for subset_rule in defining:
                     wanted = {**selector, **subset_rule.subsets[subset]}
-                    if not any(
-                        all(labels.get(k) == v for k, v in wanted.items())
+                    selected = [
+                        labels
                         for labels in pods.get(service_id[0], [])
-                    ):
+                        if all(labels.get(k) == v for k, v in wanted.items())
+                    ]
+                    versions = sorted({str(p["version"]) for p in selected if "version" in p})
+                    if versions and subset not in versions and _looks_like_version(subset):
+                        violations.append(
+                            f"{where} of host {_short(fqdn, service_id[0])!r}: its labels "
+                            f"{_labels(subset_rule.subsets[subset])} in "
+                            f"{describe(subset_rule.rule)} select pods of version "
+                            f"{', '.join(versions)}, so traffic meant for {subset} reaches "
+                            "another version"
+                        )
+                    if not selected:
                         violations.append(
                             f"{where} of host {_short(fqdn, service_id[0])!r} selects pods "
                             f"labelled {_labels(wanted)} (selector of {describe(service)} "
@@ -459,14 +496,21 @@ def image_pin_problem(image: Any) -> str | None:
         return "is not set"
     name, has_digest, digest = image.partition("@")
     if has_digest:
-        return None if _DIGEST.fullmatch(digest) else f"has a malformed digest {digest!r}"
+        algorithm, _, hex_ = digest.partition(":")
+        length = _DIGEST_HEX_LENGTH.get(algorithm)
+        if length is None or not re.fullmatch(f"[0-9a-f]{{{length}}}", hex_):
+            return (
+                f"has a malformed digest {digest!r}; want sha256: and 64 lower-case hex "
+                "characters (or sha512: and 128)"
+            )
+        return None
     last = name.rsplit("/", 1)[-1]  # a registry port (host:5000/app) is not a tag
     if ":" not in last:
         return "has no tag or digest, so it pulls whatever :latest is at the time"
     tag = last.rsplit(":", 1)[1]
     if not tag:
         return "has an empty tag"
-    if tag == "latest":
+    if tag.lower() == "latest":  # registries treat tags case-sensitively; people do not
         return "is tagged latest, which moves; pin a version tag or a digest"
     return None
 
@@ -487,6 +531,16 @@ def check_images_pinned(resources: Sequence[PolicyResource]) -> list[str]:
     return violations
 
 
+def _is_zero(quantity: Any) -> bool:
+    """True for an absent, empty or zero quantity ("0", "0m", "0Gi", 0): no request at all."""
+    if quantity is None or quantity == "":
+        return True
+    if isinstance(quantity, (int, float)) and not isinstance(quantity, bool):
+        return quantity == 0
+    match = _QUANTITY.fullmatch(str(quantity).strip())
+    return match is not None and float(match[1]) == 0
+
+
 def check_resource_requests(resources: Sequence[PolicyResource]) -> list[str]:
     """Every container requests cpu and memory (a limit alone counts: Kubernetes copies it)."""
     violations: list[str] = []
@@ -496,12 +550,16 @@ def check_resource_requests(resources: Sequence[PolicyResource]) -> list[str]:
             continue
         requests = _mapping(_mapping(resources_).get("requests"))
         limits = _mapping(_mapping(resources_).get("limits"))
-        missing = [r for r in _REQUESTED if requests.get(r) in (None, "") and not limits.get(r)]
+        missing = [
+            r
+            for r in _REQUESTED
+            if _is_zero(requests.get(r) if requests.get(r) not in (None, "") else limits.get(r))
+        ]
         if missing:
             violations.append(
                 f"{describe(workload)}: {field}.resources.requests of container "
-                f"{container.get('name')!r} has no {' or '.join(missing)}; the scheduler "
-                "would place it as if it needed nothing"
+                f"{container.get('name')!r} has no {' or '.join(missing)} (or a zero one); "
+                "the scheduler would place it as if it needed nothing"
             )
     return violations
 

@@ -7,6 +7,8 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,6 +33,9 @@ PROJECT = project_name()  # Pulumi.yaml decides it
 ISTIO_KUBERNETES_SUPPORT: dict[str, tuple[str, ...]] = {
     "1.30": ("1.32", "1.33", "1.34", "1.35", "1.36"),
 }
+# Every released patch of the supported minors (istio/istio git tags, no pre-releases). A pin
+# outside this list names a chart version that does not exist, and `pulumi up` would fail.
+ISTIO_RELEASES: tuple[str, ...] = ("1.30.0", "1.30.1", "1.30.2", "1.30.3")
 # Kubernetes minors EKS offers (standard or extended support) in late 2026.
 EKS_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.32", "1.33", "1.34", "1.35", "1.36")
 FAULT_MODES: tuple[Mode, ...] = (Mode.DELAY, Mode.ABORT)
@@ -42,15 +47,29 @@ NODE_MAX_LIMIT = 100
 PRODUCTION_MIN_PREFIX = 8
 
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
-_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
+# Envoy refuses a request whose headers exceed max_request_headers_kb, 60 KiB by default
+# (http_connection_manager.proto), and Istio keeps that default. The test user travels as
+# "end-user: <name>"; the rest of the page's request needs room too, so half of it is left.
+TEST_USER_MAX_LENGTH = 30 * 1024
 _PINNED_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 # What an EKS access entry accepts: an IAM role or user of an account, in any AWS partition
 # (arn:aws, arn:aws-cn, arn:aws-us-gov), with an optional path (role/ci/preview).
 _IAM_PRINCIPAL_ARN = re.compile(
     r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)(/[\w+=,.@-]+)*/[\w+=,.@-]{1,128}"
 )
-# Graviton families carry a "g" after the generation digit: m7g, c6gn, t4g, r8gd.
-_ARM_FAMILY = re.compile(r"[a-z]+\d+g[a-z]*\.")
+# ASCII digits only: "\d" would also take full-width and other Unicode digits.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# Graviton families: a1, and those with a "g" after the generation digit (m7g, c6gn, t4g,
+# r8gd, im4gn, is4gen). botocore's model names types but says nothing of their CPU, so the
+# family name is the one offline source; tests check every Graviton family AWS lists.
+_ARM_FAMILY = re.compile(r"(a1|[a-z]+\d+g[a-z]*)\.")
+# What must fit on one node: istiod's requests (istio-discovery chart values, 500m and
+# 2048Mi), which no other node can take a share of. EKS reserves 255Mi + 11Mi per pod and
+# evicts below 100Mi, so a node needs 4 GiB of memory: sizes below medium (nano 0.5, micro 1,
+# small 2 GiB) never have it, nor does medium where a family has 2 GiB per vCPU (c*, a1).
+_TOO_SMALL_SIZES = frozenset({"nano", "micro", "small"})
+_TWO_GIB_PER_VCPU = re.compile(r"(a1|c\d+[a-z-]*)\.medium")
+ISTIOD_REQUESTS = {"cpu": "500m", "memory": "2048Mi"}
 
 
 class ConfigProblem(BaseModel):
@@ -67,6 +86,8 @@ class ConfigProblem(BaseModel):
             shown = f'"{self.value}"'  # as typed: JSON escaping would garble a JSON value
         else:
             shown = json.dumps(self.value)
+        if len(shown) > 80:  # a 30 KiB value would bury the message
+            shown = f"{shown[:60]}... ({len(shown)} characters)"
         return f"{PROJECT}:{self.key} = {shown}: {self.message}"
 
 
@@ -96,9 +117,9 @@ def _parse_int(value: Any) -> int:
     """Whole numbers only: the engine passes "3"; "3.0", 3.5 and true are mistakes."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
         return int(value)
-    raise ValueError("must be a whole number")
+    raise ValueError("must be a whole number of ASCII digits 0-9, without spaces")
 
 
 def _parse_bool(value: Any) -> bool:
@@ -129,6 +150,19 @@ def is_arm_instance_type(instance_type: str) -> bool:
     return _ARM_FAMILY.match(instance_type) is not None
 
 
+@cache
+def ec2_instance_types() -> frozenset[str]:
+    """Every instance type the EC2 API accepts (generated from botocore's EC2 model)."""
+    data = json.loads(Path(__file__).with_name("ec2_instance_types.json").read_text())
+    return frozenset(data["instanceTypes"])
+
+
+def too_small_for_istiod(instance_type: str) -> bool:
+    """True when a node of this type has under 4 GiB of memory, so istiod cannot schedule."""
+    size = instance_type.partition(".")[2]
+    return size in _TOO_SMALL_SIZES or _TWO_GIB_PER_VCPU.fullmatch(instance_type) is not None
+
+
 def _check_mode(value: Any) -> Any:
     return _one_of(value, MODES)
 
@@ -142,6 +176,11 @@ def _check_test_user(value: str) -> str:
         raise ValueError(
             "must be a non-empty value of visible ASCII characters (it is sent as the "
             "HTTP header end-user), without leading or trailing spaces"
+        )
+    if len(value) > TEST_USER_MAX_LENGTH:
+        raise ValueError(
+            f"is {len(value)} characters; at most {TEST_USER_MAX_LENGTH} fit in the end-user "
+            "header next to the rest of a request (Envoy accepts 60 KiB of headers)"
         )
     return value
 
@@ -191,6 +230,10 @@ def _check_vpc_cidr(value: str) -> str:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as error:
         raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({error})") from None
+    if str(network) != value:
+        raise ValueError(
+            f"must be written canonically, as {network}: AWS is given the text as typed"
+        )
     if network.version != 4 or not any(network.subnet_of(block) for block in RFC1918):
         raise ValueError("must be a private (RFC 1918) range: 10/8, 172.16/12 or 192.168/16")
     low, high = VPC_PREFIX_RANGE
@@ -223,9 +266,20 @@ def _check_kubernetes_version(value: Any) -> Any:
 def _check_instance_types(value: tuple[str, ...]) -> tuple[str, ...]:
     if not value:
         raise ValueError("must list at least one EC2 instance type, e.g. [t3.large]")
-    bad = [t for t in value if not _INSTANCE_TYPE.fullmatch(t)]
+    known = ec2_instance_types()
+    bad = [t for t in value if not isinstance(t, str) or t not in known]
     if bad:
-        raise ValueError(f"{', '.join(bad)} is not an EC2 instance type like t3.large")
+        hint = "".join(_suggest(t, sorted(known)) for t in bad if isinstance(t, str))
+        raise ValueError(
+            f"{', '.join(map(str, bad))} is not an EC2 instance type like t3.large{hint}"
+        )
+    small = [t for t in value if too_small_for_istiod(t)]
+    if small:
+        raise ValueError(
+            f"{', '.join(small)} has under 4 GiB of memory: istiod requests "
+            f"{ISTIOD_REQUESTS['cpu']} CPU and {ISTIOD_REQUESTS['memory']} on one node; "
+            "use t3.medium, m6i.large or larger"
+        )
     if len({is_arm_instance_type(t) for t in value}) > 1:
         raise ValueError("mixes Graviton (arm64) and x86_64 types; one node group runs one AMI")
     return value
@@ -244,6 +298,11 @@ def _check_istio_version(value: str) -> str:
             "must pin an exact Istio release (no 'latest', no range) of a supported minor: "
             + ", ".join(f"{m}.x" for m in ISTIO_KUBERNETES_SUPPORT)
         )
+    if value not in ISTIO_RELEASES:
+        raise ValueError(
+            f"is not a released Istio version; released {', '.join(ISTIO_KUBERNETES_SUPPORT)}.x "
+            f"patches: {', '.join(ISTIO_RELEASES)}"
+        )
     return value
 
 
@@ -252,9 +311,11 @@ def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
         raise ValueError("must list at least one CIDR that may reach the Kubernetes API")
     for cidr in value:
         try:
-            ipaddress.ip_network(cidr, strict=True)
-        except ValueError as error:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except (TypeError, ValueError) as error:
             raise ValueError(f"{cidr!r} is not a CIDR ({error})") from None
+        if str(network) != cidr:
+            raise ValueError(f"{cidr!r} must be written canonically, as {str(network)!r}")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,8 +21,16 @@ from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.stack_files import load_engine_config
 from model.catalogue import DESTINATION_RULE_SUBSETS, deployed_versions
 from model.routing import MODES, Mode, route_table
-from stacks.config import CONFIG_KEYS, PROJECT, ConfigError, parse_stack_config
-from stacks.project import project_file
+from stacks.config import (
+    CONFIG_KEYS,
+    PROJECT,
+    TEST_USER_MAX_LENGTH,
+    ConfigError,
+    ec2_instance_types,
+    is_arm_instance_type,
+    parse_stack_config,
+)
+from stacks.project import ROOT, project_file
 
 CORPUS_PATH = Path(__file__).with_name("config_corpus.yaml")
 STACKS = ("dev", "prod")
@@ -338,3 +347,42 @@ def test_any_junk_mode_is_refused_with_a_message_listing_all_six_modes(junk: str
     assert [p.key for p in problems] == ["mode"], f"mode {junk!r} gave problems {problems}"
     unlisted = [mode for mode in MODES if mode not in str(problems[0])]
     assert not unlisted, f"refusing mode {junk!r}, the message leaves out {unlisted}: {problems[0]}"
+
+
+# --- facts copied from maintained sources --------------------------------------------
+
+
+def test_the_committed_instance_types_are_exactly_botocores() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "gen_ec2_instance_types", ROOT / "scripts" / "gen_ec2_instance_types.py"
+    )
+    assert spec and spec.loader
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = (ROOT / "stacks" / "ec2_instance_types.json").read_text()
+    assert committed == generator.render(), (
+        "stacks/ec2_instance_types.json differs from the installed botocore's EC2 model; "
+        "run scripts/gen_ec2_instance_types.py"
+    )
+
+
+def test_every_graviton_family_is_recognised_as_arm() -> None:
+    # AWS's Graviton families as named on its instance-type pages: a1 and the "g" families.
+    graviton = {"a1", "t4g", "m6g", "m7g", "m8g", "c6gn", "c7gd", "r8g", "x2gd", "im4gn", "is4gen"}
+    families = {t.split(".")[0] for t in ec2_instance_types()}
+    assert graviton <= families, f"botocore no longer lists {graviton - families}"
+    for family in graviton:
+        assert is_arm_instance_type(f"{family}.large"), f"{family} is not recognised as arm64"
+    for family in ("m6i", "c7a", "t3", "g4dn", "p5", "mac2"):
+        assert not is_arm_instance_type(f"{family}.large"), f"{family} taken for arm64"
+
+
+def test_a_test_user_longer_than_an_envoy_header_is_refused() -> None:
+    too_long = "u" * (TEST_USER_MAX_LENGTH + 1)
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(project_config("dev", {"testUser": too_long}))
+    (problem,) = caught.value.problems
+    assert problem.key == "testUser" and "60 KiB" in problem.message, problem.message
+    assert len(str(problem)) < 400, "the message repeats the whole 30 KiB value"
+    accepted = parse_stack_config(project_config("dev", {"testUser": too_long[:-1]}))
+    assert accepted.test_user == too_long[:-1], "a test user at the limit is refused"

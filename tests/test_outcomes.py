@@ -103,7 +103,7 @@ def test_each_cohort_sees_the_page_the_brief_describes(mode: str) -> None:
 @pytest.mark.parametrize("mode", list(BRIEF))
 def test_predictions_name_the_cohorts(mode: str) -> None:
     anonymous, jason = page(mode)
-    assert jason.cohort == JASON, f"{mode}: test user's cohort is called {jason.cohort!r}"
+    assert jason.cohort == f"user:{JASON}", f"{mode}: test user's cohort is {jason.cohort!r}"
     assert anonymous.cohort != JASON, f"{mode}: anonymous visitors are called {JASON!r}"
 
 

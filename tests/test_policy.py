@@ -808,3 +808,80 @@ def test_the_served_pack_rejects_a_bad_resource_as_it_is_registered(
     assert diagnostics[0].urn == urn_of(bad)
     assert "[traffic-vs-reviews]" in diagnostics[0].message
     assert "sum to 110" in diagnostics[0].message
+
+
+# --- gaps closed in issue #10 -------------------------------------------------------------
+
+
+def test_fractional_weights_that_sum_to_100_are_a_violation() -> None:
+    resources = mutated(dev("split50"), "traffic-vs-reviews", set_weights(50.5, 49.5))
+    violations = rules.check_route_weights(resources)
+    assert len(violations) == 2, f"expected one violation per fractional weight: {violations}"
+    assert "route[0].weight is 50.5" in violations[0] and "whole numbers" in violations[0]
+    assert "route[1].weight is 49.5" in violations[1], violations
+
+
+def test_a_zero_cpu_request_is_a_violation() -> None:
+    zero = set_container(resources={"requests": {"cpu": "0", "memory": "128Mi"}})
+    resources = mutated(dev("all-v1"), "bookinfo-productpage-v1", zero)
+    the_violation(rules.check_resource_requests(resources), "no cpu (or a zero one)")
+
+
+def test_a_zero_memory_request_on_an_init_container_is_a_violation() -> None:
+    def add_init(props: dict[str, Any]) -> None:
+        props["spec"]["template"]["spec"]["initContainers"] = [
+            {
+                "name": "wait",
+                "image": "busybox:1.37",
+                "resources": {"requests": {"cpu": "10m", "memory": "0Mi"}},
+            }
+        ]
+
+    resources = mutated(dev("all-v1"), "bookinfo-ratings-v1", add_init)
+    the_violation(rules.check_resource_requests(resources), "initContainers[0]", "no memory")
+
+
+@pytest.mark.parametrize("tag", ["Latest", "LATEST"])
+def test_a_latest_tag_in_another_case_is_a_violation(tag: str) -> None:
+    resources = mutated(
+        dev("all-v1"), "bookinfo-productpage-v1", set_container(image=f"nginx:{tag}")
+    )
+    the_violation(rules.check_images_pinned(resources), "tagged latest")
+
+
+@pytest.mark.parametrize(
+    "digest", ["sha256:" + "a" * 32, "sha256:" + "A" * 64, "sha256:" + "a" * 65, "md5:" + "a" * 64]
+)
+def test_a_digest_that_is_not_64_lower_case_hex_characters_is_a_violation(digest: str) -> None:
+    image = set_container(image=f"docker.io/istio/examples-bookinfo-productpage-v1@{digest}")
+    resources = mutated(dev("all-v1"), "bookinfo-productpage-v1", image)
+    the_violation(rules.check_images_pinned(resources), "malformed digest", "64 lower-case hex")
+
+
+def test_a_well_formed_digest_passes() -> None:
+    image = set_container(image="nginx@sha256:" + "0123456789abcdef" * 4)
+    resources = mutated(dev("all-v1"), "bookinfo-productpage-v1", image)
+    assert rules.check_images_pinned(resources) == []
+
+
+def test_a_subset_whose_labels_select_another_versions_pods_is_a_violation() -> None:
+    def v3_selects_v1(props: dict[str, Any]) -> None:
+        for subset in props["spec"]["subsets"]:
+            if subset["name"] == "v3":
+                subset["labels"] = {"version": "v1"}
+
+    resources = mutated(dev("v3"), "traffic-dr-reviews", v3_selects_v1)
+    the_violation(
+        rules.check_routed_subsets(resources),
+        "subset 'v3'",
+        "select pods of version v1",
+        "reaches another version",
+    )
+
+
+def test_a_mirror_to_an_undefined_subset_is_a_violation() -> None:
+    def mirror(props: dict[str, Any]) -> None:
+        props["spec"]["http"][0]["mirror"] = {"host": "reviews", "subset": "v9"}
+
+    resources = mutated(dev("all-v1"), "traffic-vs-reviews", mirror)
+    the_violation(rules.check_routed_subsets(resources), "spec.http[0].mirror", "'v9'")

@@ -144,14 +144,14 @@ def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered
     assert set(PREDICTED_PAGES) == set(MODES), "a mode has no expected page here"
     for mode, (anonymous, jason) in PREDICTED_PAGES.items():
         pages = renders[mode].summary["predictedPages"]
-        assert set(pages) == {"anonymous", "jason"}, f"{mode}: cohorts {set(pages)}"
+        assert set(pages) == {"anonymous", "user:jason"}, f"{mode}: cohorts {set(pages)}"
         assert pages["anonymous"]["summary"] == anonymous, f"{mode}: anonymous visitors"
-        assert pages["jason"]["summary"] == jason, f"{mode}: jason"
+        assert pages["user:jason"]["summary"] == jason, f"{mode}: jason"
 
 
 def test_route_table_shows_the_fault_for_the_test_user_only(renders: dict[str, Rendered]) -> None:
     ratings = renders["abort"].summary["routes"]["ratings"]
-    assert ratings["jason"] == {"to": "v1 100 %", "fault": "abort 500 (100 %)"}
+    assert ratings["user:jason"] == {"to": "v1 100 %", "fault": "abort 500 (100 %)"}
     assert ratings["anonymous"] == {"to": "v1 100 %"}
 
 
@@ -174,7 +174,7 @@ def test_diff_names_the_changed_fields_and_pages(renders: dict[str, Rendered]) -
         'spec.http[0].route[0].destination.subset: "v1" -> "v3"'
     ]
     markdown = diff_markdown(diff)
-    assert "| update | `traffic-vs-reviews` |" in markdown
+    assert "| update | traffic-vs-reviews |" in markdown
     assert "| reviews v1, no stars | reviews v3, red stars |" in markdown
 
 
@@ -182,15 +182,45 @@ def test_diff_flags_a_vpc_cidr_change_as_a_replacement() -> None:
     before = render_run(run_program("dev"))
     after = render_run(run_program("dev", {"vpcCidr": "10.1.0.0/16"}))
     ops = {c.name: c.op for c in diff_rendered(before, after).changes}
-    assert ops["network-vpc"] == "replace"
-    assert ops["network-private-0"] == "replace"
+    replaced = sorted(name for name, op in ops.items() if op == "replace")
+    # The VPC's new id is unknown until it exists, and every field below names it (or a
+    # subnet of it) in an input that forces replacement.
+    expected = [
+        "cluster-eks",
+        "cluster-nodes",
+        "network-nat-0",
+        *(f"network-{t}-{i}" for t in ("private", "public") for i in (0, 1)),
+        *(f"network-{t}-{i}-rta" for t in ("private", "public") for i in (0, 1)),
+        "network-private-0-rt",
+        "network-private-1-rt",
+        "network-public-rt",
+        "network-vpc",
+    ]
+    assert replaced == sorted(expected), f"replaced {replaced}"
+
+
+def test_diff_calls_a_node_instance_type_change_a_node_group_replacement() -> None:
+    before = render_run(run_program("dev"))
+    after = render_run(run_program("dev", {"nodeInstanceTypes": '["m6i.large"]'}))
+    ops = {c.name: c.op for c in diff_rendered(before, after).changes}
+    assert ops == {"cluster-nodes": "replace"}, ops
+
+
+def test_every_force_new_entry_names_a_resource_type_the_program_registers() -> None:
+    from bookinfo_mesh.diff import REPLACE_ON_CHANGE
+
+    types = {
+        r["type"] for r in render_run(run_program("dev", {"encryptSecrets": "true"})).resources
+    }
+    stale = [t for t in REPLACE_ON_CHANGE if t != "kubernetes:*" and t not in types]
+    assert not stale, f"force-new entries for types the program never registers: {stale}"
 
 
 def test_diff_command_writes_a_pull_request_comment(tmp_path: Path) -> None:
     comment = tmp_path / "comment.md"
     assert main(["diff", "--set", "mode=split50", "--markdown", str(comment)]) == 0
     text = comment.read_text()
-    assert text.startswith("### bookinfo-mesh `dev`: 0 to create, 1 to update")
+    assert text.startswith("### bookinfo-mesh dev: 0 to create, 1 to update")
     assert "v1 50 %, v3 50 %" in text
 
 
