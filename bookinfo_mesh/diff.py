@@ -13,8 +13,9 @@ from bookinfo_mesh.render import Rendered
 # Input paths whose change makes the provider replace (delete and create) the resource: the
 # one table of them. AWS entries are the ForceNew arguments of terraform-provider-aws, which
 # pulumi-aws bridges; eks:index:* are pulumi-eks components, replaced when the AWS resource
-# they wrap is (aws_eks_cluster: name, vpc_config.subnet_ids and security groups, which live
-# in vpcId; aws_eks_node_group: instance_types, subnet_ids, ami_type, node_role_arn,
+# they wrap is (aws_eks_cluster: name, and the VPC, since a cluster never moves to another
+# VPC; its subnets within the VPC change in place through UpdateClusterConfig;
+# aws_eks_node_group: instance_types, subnet_ids, ami_type, node_role_arn,
 # cluster_name); Kubernetes entries are pulumi-kubernetes's replace-on-change fields.
 # A path matches itself and everything below it. `pulumi preview` stays the final word.
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
@@ -31,7 +32,7 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "aws:iam/role:Role": ("name", "namePrefix"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
     "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage"),
-    "eks:index:Cluster": ("name", "vpcId", "publicSubnetIds", "privateSubnetIds", "subnetIds"),
+    "eks:index:Cluster": ("name", "vpcId"),
     "eks:index:ManagedNodeGroup": (
         "cluster",
         "clusterName",

@@ -131,8 +131,9 @@ def test_a_stack_without_a_region_says_how_to_set_one(path: Path, capsys, monkey
     assert "pulumi config set aws:region" in line(out, "AWS region"), out
 
 
-def test_a_stack_that_does_not_exist_is_reported(path: Path, capsys) -> None:
+def test_a_stack_that_does_not_exist_is_bad_input_named_in_one_line(path: Path, capsys) -> None:
     code = main(["doctor", "--stack", "nosuch"])
-    out = capsys.readouterr().out
-    assert code == doctor.EXIT_NOT_READY
-    assert "pulumi stack init nosuch" in line(out, "AWS region"), out
+    err = capsys.readouterr().err
+    assert code == 2, "an unknown stack is bad input, like in every other command"
+    assert err.count("\n") == 1 and "pulumi stack init nosuch" in err, err
+    assert "Traceback" not in err

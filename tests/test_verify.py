@@ -82,7 +82,8 @@ def test_verify_agrees_with_a_faithful_double(
     with serve(double) as url:
         code, report = run_verify(capsys, url, overrides)
     assert code == EXIT_OK, f"verify disagrees with a faithful double: {report['mismatches']}"
-    assert [c["cohort"] for c in report["cohorts"]] == ["anonymous", "jason"], "cohorts missing"
+    cohorts = [c["cohort"] for c in report["cohorts"]]
+    assert cohorts == ["anonymous", "user:jason"], "cohorts missing"
     for cohort in report["cohorts"]:
         seen = sum(r["observed"] for r in cohort["outcomes"])
         assert seen == cohort["requested"], f"{cohort['cohort']}: {seen} pages judged"
