@@ -169,12 +169,9 @@ def test_diff_between_two_commits_names_exactly_what_the_second_changed(
     comment = tmp_path / "comment.md"
     assert main(["diff", "--base", base, "--head", head, "--markdown", str(comment)]) == 0
     lines = comment.read_text().splitlines()
-    assert (
-        lines[0] == "### bookinfo-mesh dev: 0 to create, 1 to update, 0 to replace, 0 to delete"
+    assert lines[0] == "### bookinfo-mesh dev: 0 to create, 1 to update, 0 to replace, 0 to delete"
+    assert "| update | traffic-vs-reviews | kubernetes:networking.istio.io/v1:VirtualService |" in (
+        lines
     )
-    assert (
-        "| update | traffic-vs-reviews | kubernetes:networking.istio.io/v1:VirtualService |"
-        in (lines)
-    )
-    assert "| anonymous | reviews v1, no stars | reviews v3, red stars |" in lines
-    assert "| jason | reviews v1, no stars | reviews v3, red stars |" in lines
+    assert "| not logged in | reviews v1, no stars | reviews v3, red stars |" in lines
+    assert "| user jason | reviews v1, no stars | reviews v3, red stars |" in lines
