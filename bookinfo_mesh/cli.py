@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
+from bookinfo_mesh import promote
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.render import Rendered, render_run
@@ -158,13 +160,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff.add_argument("--head", help="git ref to compare to (default: the working tree)")
     diff.add_argument("--markdown", metavar="FILE", help="also write Markdown ('-': stdout)")
 
+    promote.add_parser(commands)
+
     args = parser.parse_args(argv)
     console = Console(width=120)
     try:
-        {"render": cmd_render, "diff": cmd_diff}[args.command](args, console)
+        handler = (
+            getattr(args, "func", None) or {"render": cmd_render, "diff": cmd_diff}[args.command]
+        )
+        handler(args, console)
     except CommandError as error:
-        Console(stderr=True, width=120).print(
-            f"[red]error:[/] {error}", markup=True, highlight=False
+        # Config values reach the message: escape them; soft_wrap keeps a line one line.
+        Console(stderr=True, width=120, soft_wrap=True).print(
+            f"[red]error:[/] {escape(str(error))}", markup=True, highlight=False
         )
         return error.exit_code
     return 0
