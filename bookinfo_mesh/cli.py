@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from bookinfo_mesh import promote
+from bookinfo_mesh import pr_comment, promote
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.render import Rendered, render_run
@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff.add_argument("--markdown", metavar="FILE", help="also write Markdown ('-': stdout)")
 
     promote.add_parser(commands)
+    pr_comment.add_parser(commands)
 
     args = parser.parse_args(argv)
     console = Console(width=120)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bookinfo_mesh.diff import StackDiff, short
+from bookinfo_mesh.mermaid import fenced, rendered_flowchart
 from bookinfo_mesh.render import Rendered
 
 _OP_MARK = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
@@ -125,4 +126,15 @@ def diff_markdown(diff: StackDiff) -> str:
         lines += [f"| {s} | {c} | {b} | {a} |" for s, c, b, a in route_rows]
     lines += ["", "#### Predicted /productpage", "| cohort | before | after |", "|---|---|---|"]
     lines += [f"| {c} | {b} | {a} |" for c, b, a in _page_rows(diff)]
+    lines += traffic_markdown(diff)
     return "\n".join(lines) + "\n"
+
+
+def traffic_markdown(diff: StackDiff) -> list[str]:
+    """Mermaid pictures of the traffic before and after (one when the routes do not change)."""
+    before, after = (
+        rendered_flowchart(r.manifests, r.summary["config"]) for r in (diff.before, diff.after)
+    )
+    if before == after:
+        return ["", "#### Traffic (unchanged)", "", fenced(after)]
+    return ["", "#### Traffic before", "", fenced(before), "#### Traffic after", "", fenced(after)]
