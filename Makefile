@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: all deps render diff test lint bench mutation clean
+.PHONY: all deps render diff test lint workflows bench mutation clean
 
 all: deps
 
@@ -32,7 +32,12 @@ diff: deps
 lint: deps
 	$(BIN)/ruff check .
 
-test: lint
+# The GitHub workflows: no medium or high security finding, and valid against GitHub's schema.
+workflows: deps
+	$(BIN)/zizmor --offline --min-severity medium --no-progress .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+test: lint workflows
 	$(BIN)/pytest -q
 
 bench: deps

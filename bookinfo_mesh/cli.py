@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from bookinfo_mesh import doctor, verify
+from bookinfo_mesh import doctor, pr_comment, promote, verify
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.outputs import OutputError, check_output_dir, write_file
@@ -195,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     doctor.add_parser(commands)
     verify.add_parser(commands)
+    promote.add_parser(commands)
+    pr_comment.add_parser(commands)
 
     args = parser.parse_args(argv)
     console = Console(width=120)

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bookinfo_mesh.diff import StackDiff, short
+from bookinfo_mesh.mermaid import fenced, rendered_flowchart
 from bookinfo_mesh.render import Rendered
 from model.outcomes import cohort_label
 
@@ -176,4 +177,15 @@ def diff_markdown(diff: StackDiff) -> str:
         lines += ["| " + " | ".join(map(md, row)) + " |" for row in route_rows]
     lines += ["", "#### Predicted /productpage", "| cohort | before | after |", "|---|---|---|"]
     lines += ["| " + " | ".join(map(md, row)) + " |" for row in _page_rows(diff)]
+    lines += traffic_markdown(diff)
     return "\n".join(lines) + "\n"
+
+
+def traffic_markdown(diff: StackDiff) -> list[str]:
+    """Mermaid pictures of the traffic before and after (one when the routes do not change)."""
+    before, after = (
+        rendered_flowchart(r.manifests, r.summary["config"]) for r in (diff.before, diff.after)
+    )
+    if before == after:
+        return ["", "#### Traffic (unchanged)", "", fenced(after)]
+    return ["", "#### Traffic before", "", fenced(before), "#### Traffic after", "", fenced(after)]

@@ -1,0 +1,212 @@
+"""promote: every transition, refused targets, byte-identical round trips, git's `previous`."""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import subprocess
+from itertools import permutations
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bookinfo_mesh import promote
+from bookinfo_mesh.cli import main
+from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.promote import PromoteError, plan_promotion, set_key, write_atomically
+from bookinfo_mesh.render import render_run
+from model.routing import MODES
+from stacks.config import FAULT_MODES
+from stacks.project import ROOT
+
+STACKS = ("dev", "prod")
+ALLOWED = {"dev": MODES, "prod": tuple(m for m in MODES if m not in FAULT_MODES)}
+WEIGHTS = {"v1": 90, "v3": 10}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's Pulumi.yaml and real stack files to edit."""
+    for name in ("Pulumi.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def _move(root: Path, stack: str, to: str | None, weights: dict[str, int] | None = None) -> str:
+    promotion = plan_promotion(stack, to, weights, root)
+    write_atomically(promotion.path, promotion.new_text)
+    return promotion.new_text
+
+
+def _changed_lines(old: str, new: str) -> list[str]:
+    return [
+        line
+        for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_transition_changes_only_the_traffic_keys_and_comes_back_byte_identical(
+    project: Path, stack: str
+) -> None:
+    original = (project / f"Pulumi.{stack}.yaml").read_bytes()
+    for a, b in permutations(ALLOWED[stack], 2):
+        at_a = _move(project, stack, a)
+        at_b = _move(project, stack, b)
+        for line in _changed_lines(at_a, at_b):
+            assert "bookinfo-mesh:mode:" in line or "bookinfo-mesh:splitWeights:" in line, (
+                f"{stack} {a} -> {b} changed a line that is not mode or splitWeights: {line}"
+            )
+        config = yaml.safe_load(at_b)["config"]
+        assert config["bookinfo-mesh:mode"] == b, f"{stack} {a} -> {b} wrote the wrong mode"
+        assert _move(project, stack, a) == at_a, f"{stack} {a} -> {b} -> {a} is not byte-identical"
+    _move(project, stack, "all-v1")
+    assert (project / f"Pulumi.{stack}.yaml").read_bytes() == original, (
+        f"{stack}: back at all-v1 the file differs from the committed one"
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_weighted_split_and_back_is_byte_identical(project: Path, stack: str) -> None:
+    path = project / f"Pulumi.{stack}.yaml"
+    original = path.read_text()
+    split = _move(project, stack, None, WEIGHTS)
+    assert yaml.safe_load(split)["config"]["bookinfo-mesh:splitWeights"] == (
+        '{"v1": 90, "v3": 10}'
+    ), "splitWeights is not the JSON string the engine expects"
+    assert _move(project, stack, "split50", {"v1": 50, "v3": 50}) != split, "weights unchanged"
+    assert _move(project, stack, "split50", WEIGHTS) == split, "same weights, other bytes"
+    assert _move(project, stack, "v3") != split
+    _move(project, stack, "all-v1")
+    assert path.read_text() == original, "split and back left traces in the stack file"
+
+
+@pytest.mark.parametrize("mode", FAULT_MODES)
+def test_fault_modes_on_prod_are_refused_and_the_file_is_untouched(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    monkeypatch.setattr(promote, "ROOT", project)
+    before = (project / "Pulumi.prod.yaml").read_bytes()
+    assert main(["promote", "--stack", "prod", "--to", mode]) == 2, "a fault mode on prod passed"
+    error = capsys.readouterr().err
+    assert "allowFaultInjection" in error, f"the refusal does not say how to allow it: {error}"
+    assert error.count("\n") == 1, f"the error is not one line: {error!r}"
+    assert (project / "Pulumi.prod.yaml").read_bytes() == before, "a refused promotion wrote"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--weights", "v1=90,v3=20"], "sum to 100"),
+        (["--weights", "v1=90,v4=10"], "v4"),
+        (["--weights", "v1=ninety"], "subset=percent"),
+        (["--weights", "v1=50,v1=50"], "twice"),
+        (["--to", "v3", "--weights", "v3=100"], "cannot go with --to v3"),
+        (["--stack", "../etc/passwd", "--to", "v3"], "not a stack name"),
+        (["--stack", "staging", "--to", "v3"], "no stack file"),
+        ([], "needs --to"),
+    ],
+)
+def test_bad_promotions_exit_2_with_one_line_and_write_nothing(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    says: str,
+) -> None:
+    monkeypatch.setattr(promote, "ROOT", project)
+    before = {p.name: p.read_bytes() for p in project.iterdir()}
+    assert main(["promote", *argv]) == 2, f"promote {argv} did not exit 2"
+    error = capsys.readouterr().err
+    assert says in error and error.count("\n") == 1, f"promote {argv}: {error!r}"
+    assert {p.name: p.read_bytes() for p in project.iterdir()} == before, "a file changed"
+
+
+def test_the_command_writes_the_file_and_prints_routes_and_pages(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(promote, "ROOT", project)
+    assert main(["promote", "--stack", "dev", "--weights", "v1=90,v3=10"]) == 0
+    out = capsys.readouterr().out
+    assert "v1 90 %, v3 10 %" in out, f"the after route is not printed:\n{out}"
+    assert "10 %: reviews v3, red stars" in out, f"the predicted page is not printed:\n{out}"
+    assert "split50" in (project / "Pulumi.dev.yaml").read_text(), "the file was not written"
+    assert main(["promote", "--stack", "dev", "--to", "v3", "--dry-run"]) == 0
+    assert "split50" in (project / "Pulumi.dev.yaml").read_text(), "--dry-run wrote the file"
+
+
+COMMENTED = (
+    "# a stack with comments everywhere\r\n"
+    "config:\r\n"
+    "    # traffic\r\n"
+    '    mode: "user-v2"   # promoted by hand\r\n'
+    "    aws:region: ap-northeast-2\r\n"
+    '    bookinfo-mesh:splitWeights: \'{"v1": 70, "v2": 30}\' # staged\r\n'
+    "    bookinfo-mesh:testUser: 'it''s-me'\r\n"
+    "# trailing comment"
+)
+
+
+def test_comments_quoting_crlf_and_short_keys_survive_a_round_trip() -> None:
+    there = set_key(COMMENTED, "mode", "split50")
+    assert "    mode: split50   # promoted by hand\r\n" in there, f"comment lost:\n{there}"
+    weights = set_key(there, "splitWeights", '{"v1": 90, "v3": 10}')
+    assert '\'{"v1": 90, "v3": 10}\' # staged\r\n' in weights, f"comment lost:\n{weights}"
+    back = set_key(set_key(weights, "splitWeights", '{"v1": 70, "v2": 30}'), "mode", "user-v2")
+    assert back == COMMENTED.replace('"user-v2"', "user-v2"), "round trip changed other bytes"
+    removed = set_key(back, "splitWeights", None)
+    assert "splitWeights" not in removed and removed.endswith("# trailing comment")
+    added = set_key(removed, "splitWeights", '{"v1": 70, "v2": 30}')
+    assert yaml.safe_load(added)["config"]["bookinfo-mesh:splitWeights"] == '{"v1": 70, "v2": 30}'
+    assert added.count("\r\n") == COMMENTED.count("\r\n"), "an inserted line has another ending"
+
+
+def test_values_that_yaml_would_misread_are_quoted() -> None:
+    text = "config:\n  bookinfo-mesh:mode: all-v1\n"
+    for value in ("true", "1.35", "a: b", "it's", "#x"):
+        written = set_key(text, "mode", value)
+        assert yaml.safe_load(written)["config"]["bookinfo-mesh:mode"] == value, written
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def _commit(root: Path, message: str) -> None:
+    _git(root, "add", "-A")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+
+
+def test_previous_restores_the_last_committed_mode_and_weights(project: Path) -> None:
+    _git(project, "init", "-q")
+    path = project / "Pulumi.dev.yaml"
+    _commit(project, "all-v1")
+    split = _move(project, "dev", None, WEIGHTS)
+    _commit(project, "split 90/10")
+    path.write_text(path.read_text().replace("azCount: 2", "azCount: 3"))
+    _commit(project, "an unrelated change to the same file")
+    at_v3 = _move(project, "dev", "v3")
+    _commit(project, "v3")
+    assert _move(project, "dev", "previous") == split.replace("azCount: 2", "azCount: 3"), (
+        "previous did not restore split50 with its weights"
+    )
+    _commit(project, "roll back")
+    _move(project, "dev", "previous")
+    assert path.read_text() == at_v3, "previous of the rollback is not v3 again"
+
+
+def test_previous_without_history_is_refused(project: Path) -> None:
+    _git(project, "init", "-q")
+    _commit(project, "only commit")
+    with pytest.raises(PromoteError, match="no commit"):
+        plan_promotion("dev", "previous", None, project)
+
+
+def test_the_printed_routes_and_pages_are_those_render_predicts() -> None:
+    promotion = plan_promotion("dev", "delay", None)
+    routes, pages = promote._tables(promotion.after)
+    summary = render_run(run_program("dev", {"mode": "delay"})).summary
+    assert routes == summary["routes"], "promote's route table differs from render's"
+    assert pages == {c: p["summary"] for c, p in summary["predictedPages"].items()}
