@@ -20,8 +20,8 @@ from bookinfo_mesh.outputs import OutputError, check_output_dir, write_file
 from bookinfo_mesh.render import RENDER_FILES, Rendered, render_run
 from bookinfo_mesh.report import diff_markdown, print_diff, print_render
 from bookinfo_mesh.schemas import validate_manifests
-from bookinfo_mesh.stack_files import StackFileError
-from stacks.config import PROJECT, ConfigError
+from bookinfo_mesh.stack_files import StackFileError, parse_overrides
+from stacks.config import ConfigError
 
 EXIT_BAD_CONFIG = 2
 EXIT_INVALID_MANIFESTS = 1
@@ -33,16 +33,6 @@ class CommandError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def _overrides(pairs: Sequence[str]) -> dict[str, str]:
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandError(f"--set takes key=value, got {pair!r}", EXIT_BAD_CONFIG)
-        result[key.removeprefix(f"{PROJECT}:")] = value
-    return result
 
 
 def _render(stack: str, overrides: dict[str, str], validate: bool) -> Rendered:
@@ -68,7 +58,7 @@ def _render(stack: str, overrides: dict[str, str], validate: bool) -> Rendered:
 def cmd_render(args: argparse.Namespace, console: Console) -> None:
     out = Path(args.out or f"out/{args.stack}")
     check_output_dir(out, RENDER_FILES)  # fail before the slow part, and again when writing
-    rendered = _render(args.stack, _overrides(args.set), validate=not args.no_validate)
+    rendered = _render(args.stack, parse_overrides(args.set), validate=not args.no_validate)
     rendered.write(out)
     if args.format == "json":
         print(json.dumps(rendered.summary, indent=2, sort_keys=True))
@@ -133,7 +123,7 @@ def _render_ref(commit: str, stack: str, overrides: dict[str, str]) -> Rendered:
 
 
 def cmd_diff(args: argparse.Namespace, console: Console) -> None:
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.head is not None and args.base is None:
         raise CommandError("--head needs --base: it names the commit to compare to", 2)
     if args.markdown and args.markdown != "-":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stacks.project import ROOT, project_file
+from stacks.project import ROOT, project_file, project_name
 
 SECRET_PLACEHOLDER = "[secret]"
 # Pulumi's own stack names: letters, digits, "-", "_" and "." (and no path separators).
@@ -129,3 +129,15 @@ def load_engine_config(
     for key, value in (overrides or {}).items():
         config[full(key)] = value
     return config, secrets
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """`--set key=value` arguments -> config overrides, keys without the project prefix."""
+    prefix = f"{project_name()}:"
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise StackFileError(f"--set takes key=value, got {pair!r}")
+        overrides[key.removeprefix(prefix)] = value
+    return overrides

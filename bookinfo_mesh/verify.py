@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bookinfo_mesh.stack_files import load_engine_config
+from bookinfo_mesh.stack_files import load_engine_config, parse_overrides
 from model.outcomes import (
     RATINGS_UNAVAILABLE,
     STAR_COLOR,
@@ -562,12 +562,7 @@ def print_report(report: Report, console: Console) -> None:
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     errors = Console(stderr=True, width=120)
     try:
-        overrides = {}
-        for pair in args.set:
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise VerifyError(f"--set takes key=value, got {pair!r}")
-            overrides[key.removeprefix(f"{PROJECT}:")] = value
+        overrides = parse_overrides(args.set)
         if not 1 <= args.requests <= MAX_REQUESTS:
             raise VerifyError(f"--requests must be 1 to {MAX_REQUESTS}, got {args.requests}")
         if args.concurrency < 1 or args.deadline <= 0 or args.time_scale <= 0:
