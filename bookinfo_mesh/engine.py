@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import runpy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -200,6 +202,19 @@ async def _resolve(value: Any) -> Any:
     output = pulumi.Output.from_input(value)
     resolved = await output.future()
     return SECRET if await output.is_secret() else resolved
+
+
+def _new_event_loop_in_child() -> None:
+    """Give a forked child its own event loop.
+
+    The SDK sends every RPC through the event loop's default thread pool. A child of fork()
+    (mutation testing forks a worker per mutant) inherits the parent's loop and pool but not
+    the pool's threads, so its first RPC would wait forever.
+    """
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+os.register_at_fork(after_in_child=_new_event_loop_in_child)
 
 
 def run_under_mocks(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +388,26 @@ def test_bookinfo_requires_mutual_tls(stack_run) -> None:
     (policy,) = stack_run.of_type("kubernetes:security.istio.io/v1:PeerAuthentication")
     assert policy.inputs["metadata"]["namespace"] == "bookinfo", f"{policy.inputs['metadata']}"
     assert policy.inputs["spec"]["mtls"]["mode"] == "STRICT", f"{policy.inputs['spec']}"
+
+
+def test_a_forked_child_of_a_process_that_ran_the_program_runs_it_too() -> None:
+    """Mutation testing forks a worker per mutant from a process that has run programs.
+
+    The child inherits the SDK's event loop but not its thread pool's threads; without a
+    loop of its own, its first RPC waits forever.
+    """
+    assert run_program("dev").error is None
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code, never return into pytest
+        try:
+            os._exit(0 if run_program("dev").error is None else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 60
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's run hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(waited[1]) == 0, "the program failed in the forked child"
