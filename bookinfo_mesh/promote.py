@@ -30,6 +30,7 @@ from bookinfo_mesh.render import cohort_routes
 from bookinfo_mesh.stack_files import load_engine_config, stack_file
 from model.outcomes import predict_page
 from model.routing import MODES, Mode, route_table
+from model.serving import program_serving
 from stacks.config import PROJECT, ConfigError, StackConfig, parse_stack_config
 from stacks.project import ROOT
 
@@ -266,7 +267,8 @@ def write_atomically(path: Path, text: str) -> None:
 def _tables(config: StackConfig) -> tuple[dict[str, Any], dict[str, str]]:
     """Routes per service and cohort, and the predicted page per cohort, as render has them."""
     table = route_table(config.mode, config.traffic)
-    pages = {p.cohort: p.describe() for p in predict_page(table, config.test_user)}
+    serving = program_serving(config.istio_version)
+    pages = {p.cohort: p.describe() for p in predict_page(table, serving, config.test_user)}
     return cohort_routes(table, config.test_user), pages
 
 

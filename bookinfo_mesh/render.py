@@ -15,6 +15,7 @@ from bookinfo_mesh.outputs import write_dir
 from model.istio_manifests import routes_from_manifests
 from model.outcomes import cohort_key, predict_page
 from model.routing import RouteTable, describe_rule, rule_for
+from model.serving import serving_from_manifests
 from stacks.config import PROJECT
 
 # The order `kubectl apply -f manifests.yaml` needs on a cluster that has Istio: the
@@ -165,7 +166,7 @@ def summarize(run: ProgramRun, manifests: list[dict[str, Any]]) -> dict[str, Any
                     for o in p.outcomes
                 ],
             }
-            for p in predict_page(table, test_user)
+            for p in predict_page(table, serving_from_manifests(manifests), test_user)
         },
         "outputs": dict(run.outputs),
     }

@@ -38,6 +38,7 @@ from model.outcomes import (
     predict_page,
 )
 from model.routing import route_table
+from model.serving import program_serving
 from stacks.config import PROJECT, ConfigError, StackConfig, parse_stack_config
 from stacks.project import ROOT
 
@@ -449,7 +450,8 @@ def expected_pages(
         parsed = parse_stack_config(raw)
     except (FileNotFoundError, ConfigError) as error:
         raise VerifyError(str(error)) from None
-    return parsed, predict_page(route_table(parsed.mode, parsed.traffic), parsed.test_user)
+    table = route_table(parsed.mode, parsed.traffic)
+    return parsed, predict_page(table, program_serving(parsed.istio_version), parsed.test_user)
 
 
 def stack_url(stack: str) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from model.routing import Abort, Delay, HttpRoute, RouteTable, rule_for
+from model.serving import Served, Serving
 
 # productpage.py getProductReviews: two attempts of requests.get(timeout=3.0); any timeout,
 # error or non-200 answer counts as a failed attempt ("Bug introduced explicitly").
@@ -87,8 +89,17 @@ def _fault_branches(rule: HttpRoute) -> list[tuple[float, Delay | Abort | None]]
     return [(p, rule.fault)] + ([(1.0 - p, None)] if p < 1.0 else [])
 
 
-def _ratings_call(rule: HttpRoute, timeout_s: float) -> list[tuple[float, bool, float]]:
+def _answered_share(rule: HttpRoute, served: Mapping[str, Served]) -> float:
+    """The share of `rule`'s requests that reach a pod; the rest get Envoy's 503 at once."""
+    total = sum(d.weight for d in rule.destinations)
+    return sum(d.weight for d in rule.destinations if served.get(d.subset)) / total
+
+
+def _ratings_call(
+    rule: HttpRoute, served: Mapping[str, Served], timeout_s: float
+) -> list[tuple[float, bool, float]]:
     """(probability, ratings answered, seconds reviews waited) for one reviews -> ratings call."""
+    reached = _answered_share(rule, served)
     branches = []
     for prob, fault in _fault_branches(rule):
         if isinstance(fault, Abort):
@@ -96,42 +107,53 @@ def _ratings_call(rule: HttpRoute, timeout_s: float) -> list[tuple[float, bool, 
         elif isinstance(fault, Delay) and fault.seconds >= timeout_s:
             branches.append((prob, False, timeout_s))
         else:
-            branches.append((prob, True, fault.seconds if isinstance(fault, Delay) else 0.0))
-    return branches
+            waited = fault.seconds if isinstance(fault, Delay) else 0.0
+            branches.append((prob * reached, True, waited))
+            branches.append((prob * (1.0 - reached), False, waited))
+    return [b for b in branches if b[0] > 0]
 
 
-def _reviews_attempt(routes: RouteTable, user: str | None) -> list[_Attempt]:
+def _reviews_attempt(routes: RouteTable, serving: Serving, user: str | None) -> list[_Attempt]:
     reviews_rule = rule_for(routes["reviews"], user)
     ratings_rule = rule_for(routes["ratings"], user)
+    reviews_served = serving.get("reviews", {})
     attempts: list[_Attempt] = []
     total_weight = sum(d.weight for d in reviews_rule.destinations)
     for dest in reviews_rule.destinations:
         share = dest.weight / total_weight
         for f_prob, fault in _fault_branches(reviews_rule):
-            if isinstance(fault, Abort):
-                attempts.append(_Attempt(share * f_prob, False, 0.0, None, False))
-                continue
             before = fault.seconds if isinstance(fault, Delay) else 0.0
-            calls = (
-                _ratings_call(ratings_rule, REVIEWS_RATINGS_TIMEOUT_S[dest.subset])
-                if dest.subset in REVIEWS_RATINGS_TIMEOUT_S
-                else [(1.0, True, 0.0)]
-            )
-            for r_prob, answered, waited in calls:
-                elapsed = before + waited
-                prob = share * f_prob * r_prob
-                if elapsed >= PRODUCTPAGE_REVIEWS_TIMEOUT_S:
-                    attempts.append(
-                        _Attempt(prob, False, PRODUCTPAGE_REVIEWS_TIMEOUT_S, None, False)
+            # An abort, or a subset no pod serves (Envoy's 503), fails the attempt at once.
+            versions = () if isinstance(fault, Abort) else reviews_served.get(dest.subset, ())
+            if not versions:
+                attempts.append(_Attempt(share * f_prob, False, before, None, False))
+            for version, v_share in versions:
+                calls = (
+                    _ratings_call(
+                        ratings_rule, serving.get("ratings", {}), REVIEWS_RATINGS_TIMEOUT_S[version]
                     )
-                else:
-                    attempts.append(_Attempt(prob, True, elapsed, dest.subset, not answered))
+                    if version in REVIEWS_RATINGS_TIMEOUT_S
+                    else [(1.0, True, 0.0)]
+                )
+                for r_prob, answered, waited in calls:
+                    elapsed = before + waited
+                    prob = share * f_prob * v_share * r_prob
+                    if elapsed >= PRODUCTPAGE_REVIEWS_TIMEOUT_S:
+                        attempts.append(
+                            _Attempt(prob, False, PRODUCTPAGE_REVIEWS_TIMEOUT_S, None, False)
+                        )
+                    else:
+                        attempts.append(_Attempt(prob, True, elapsed, version, not answered))
     return attempts
 
 
-def predict_cohort(routes: RouteTable, user: str | None) -> CohortPrediction:
-    """Outcomes of loading /productpage as `user` (None: not logged in), merged and sorted."""
-    one = _reviews_attempt(routes, user)
+def predict_cohort(routes: RouteTable, serving: Serving, user: str | None) -> CohortPrediction:
+    """Outcomes of loading /productpage as `user` (None: not logged in), merged and sorted.
+
+    `serving` says which version answers each subset (model.serving); a subset's name alone
+    promises nothing.
+    """
+    one = _reviews_attempt(routes, serving, user)
     paths: list[tuple[float, float, _Attempt | None]] = [(1.0, 0.0, None)]
     for _ in range(PRODUCTPAGE_REVIEWS_ATTEMPTS):
         next_paths: list[tuple[float, float, _Attempt | None]] = []
@@ -158,6 +180,8 @@ def predict_cohort(routes: RouteTable, user: str | None) -> CohortPrediction:
     return CohortPrediction(cohort_key(user), outcomes)
 
 
-def predict_page(routes: RouteTable, test_user: str) -> tuple[CohortPrediction, CohortPrediction]:
+def predict_page(
+    routes: RouteTable, serving: Serving, test_user: str
+) -> tuple[CohortPrediction, CohortPrediction]:
     """The page for anonymous visitors and for the logged-in test user."""
-    return predict_cohort(routes, None), predict_cohort(routes, test_user)
+    return predict_cohort(routes, serving, None), predict_cohort(routes, serving, test_user)

@@ -27,11 +27,12 @@ start = time.perf_counter()
 from model.outcomes import predict_page
 from model.istio_manifests import traffic_manifests
 from model.routing import Mode, TrafficSettings, route_table
+from model.serving import program_serving
 imported = time.perf_counter()
 for mode in Mode:
     table = route_table(mode, TrafficSettings())
     traffic_manifests(table)
-    predict_page(table, "jason")
+    predict_page(table, program_serving("1.30.3"), "jason")
 done = time.perf_counter()
 assert not any(m == "pulumi" or m.startswith("pulumi_") for m in sys.modules), "pulumi imported"
 print(imported - start, done - imported)

@@ -27,6 +27,14 @@ STARS = {"v1": None, "v2": "black", "v3": "red"}
 REVIEWS_TO_RATINGS_TIMEOUT_S = {"v2": 10.0, "v3": 2.5}
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 JASON = "jason"
+# destination-rule-all.yaml over bookinfo.yaml: each subset's labels select the pods of the
+# version it is named after, one Deployment each.
+UPSTREAM_SERVING = {
+    "productpage": {"v1": (("v1", 1.0),)},
+    "reviews": {v: ((v, 1.0),) for v in ("v1", "v2", "v3")},
+    "ratings": {"v1": (("v1", 1.0),), "v2": ()},
+    "details": {"v1": (("v1", 1.0),), "v2": ()},
+}
 
 
 class Seen(NamedTuple):
@@ -89,7 +97,7 @@ def assert_sees(prediction: CohortPrediction, expected: list[Seen], context: str
 
 def page(mode: str, settings: TrafficSettings | None = None) -> tuple[CohortPrediction, ...]:
     settings = settings or TrafficSettings()
-    return predict_page(route_table(Mode(mode), settings), settings.test_user)
+    return predict_page(route_table(Mode(mode), settings), UPSTREAM_SERVING, settings.test_user)
 
 
 @pytest.mark.parametrize("mode", list(BRIEF))
@@ -140,7 +148,7 @@ def test_jason_on_reviews_v3_sees_ratings_unavailable_after_its_shorter_timeout(
             *everyone_v1,
         ),
     }
-    anonymous, jason = predict_page(table, JASON)
+    anonymous, jason = predict_page(table, UPSTREAM_SERVING, JASON)
     expected = Seen(1.0, "v3", ratings_unavailable=True, wait_s=REVIEWS_TO_RATINGS_TIMEOUT_S["v3"])
     assert_sees(jason, [expected], "7s delay with jason on v3")
     assert_sees(anonymous, [v1()], "7s delay with jason on v3")
@@ -225,6 +233,46 @@ def test_an_outcome_too_rare_to_show_is_left_out_rather_than_shown_as_0_percent(
 
 def test_page_outcome_reads_as_a_sentence() -> None:
     slow = PageOutcome(share=0.25, reviews_version=None, ratings_unavailable=False, wait_s=6.0)
-    text = slow.describe()
-    assert "25" in text, f"share missing from {text!r}"
-    assert "6" in text, f"wait missing from {text!r}"
+    assert slow.describe() == "25 %: waits ~6 s, then reviews unavailable"
+
+
+def serving_with(service: str, subset: str, served: tuple) -> dict:
+    """UPSTREAM_SERVING with one subset answered by other pods (or none)."""
+    return {**UPSTREAM_SERVING, service: {**UPSTREAM_SERVING[service], subset: served}}
+
+
+def sentences(mode: Mode, serving: dict) -> tuple[str, str]:
+    anonymous, jason = predict_page(route_table(mode, TrafficSettings()), serving, JASON)
+    return anonymous.describe(), jason.describe()
+
+
+def test_a_subset_named_v3_whose_labels_select_v1_pods_predicts_v1() -> None:
+    mislabelled = serving_with("reviews", "v3", (("v1", 1.0),))
+    assert sentences(Mode.V3, mislabelled) == ("reviews v1, no stars", "reviews v1, no stars")
+
+
+def test_a_subset_no_pod_serves_fails_at_once_and_the_retry_cannot_help() -> None:
+    # Envoy answers 503 (no healthy upstream) without waiting; both attempts fail the same way.
+    no_v3 = serving_with("reviews", "v3", ())
+    assert sentences(Mode.V3, no_v3) == ("reviews unavailable", "reviews unavailable")
+
+
+def test_a_split_onto_an_empty_subset_fails_a_quarter_of_loads_after_the_retry() -> None:
+    # One attempt lands on v3 half the time; the page fails only when both do: 1/2 * 1/2.
+    no_v3 = serving_with("reviews", "v3", ())
+    expected = "75 %: reviews v1, no stars; 25 %: reviews unavailable"
+    assert sentences(Mode.SPLIT50, no_v3) == (expected, expected)
+
+
+def test_ratings_without_pods_shows_the_ratings_error_to_star_readers_only() -> None:
+    no_ratings = serving_with("ratings", "v1", ())
+    assert sentences(Mode.USER_V2, no_ratings) == (
+        "reviews v1, no stars",
+        f"reviews v2, '{RATINGS_UNAVAILABLE}'",
+    )
+
+
+def test_a_subset_shared_by_two_versions_splits_the_page_by_their_pods() -> None:
+    shared = serving_with("reviews", "v1", (("v1", 0.75), ("v2", 0.25)))
+    expected = "75 %: reviews v1, no stars; 25 %: reviews v2, black stars"
+    assert sentences(Mode.ALL_V1, shared) == (expected, expected)

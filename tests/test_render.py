@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ import yaml
 
 from bookinfo_mesh.cli import EXIT_BAD_CONFIG, main
 from bookinfo_mesh.diff import diff_rendered
-from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.engine import RegisteredResource, run_program
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import diff_markdown
 from bookinfo_mesh.schemas import validate_manifests
 from model.routing import MODES
+
+DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +150,31 @@ def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered
         assert set(pages) == {"anonymous", "user:jason"}, f"{mode}: cohorts {set(pages)}"
         assert pages["anonymous"]["summary"] == anonymous, f"{mode}: anonymous visitors"
         assert pages["user:jason"]["summary"] == jason, f"{mode}: jason"
+
+
+def test_predicted_pages_follow_the_subset_labels_the_program_registered() -> None:
+    """A reviews subset v3 relabelled to select v1 pods: the page says v1, whatever the name."""
+    run = run_program("dev", {"mode": "v3"})
+
+    def relabel(resource: RegisteredResource) -> RegisteredResource:
+        if resource.type != DESTINATION_RULE or resource.inputs["metadata"]["name"] != "reviews":
+            return resource
+        spec = resource.inputs["spec"]
+        subsets = [
+            {**s, "labels": {"version": "v1"}} if s["name"] == "v3" else s for s in spec["subsets"]
+        ]
+        inputs = {**resource.inputs, "spec": {**spec, "subsets": subsets}}
+        return dataclasses.replace(resource, inputs=inputs)
+
+    relabelled = dataclasses.replace(run, resources=tuple(map(relabel, run.resources)))
+    pages = render_run(relabelled).summary["predictedPages"]
+    assert (
+        render_run(run).summary["predictedPages"]["anonymous"]["summary"] == "reviews v3, red stars"
+    )
+    assert {cohort: page["summary"] for cohort, page in pages.items()} == {
+        "anonymous": "reviews v1, no stars",
+        "user:jason": "reviews v1, no stars",
+    }
 
 
 def test_route_table_shows_the_fault_for_the_test_user_only(renders: dict[str, Rendered]) -> None:
