@@ -390,6 +390,19 @@ def test_bookinfo_requires_mutual_tls(stack_run) -> None:
     assert policy.inputs["spec"]["mtls"]["mode"] == "STRICT", f"{policy.inputs['spec']}"
 
 
+@pytest.mark.parametrize(("stack", "marked"), [("dev", False), ("prod", True)])
+def test_only_a_production_stack_marks_its_faults_as_deliberate(stack: str, marked: bool) -> None:
+    """The policy pack lets a production fault through only with this mark; dev needs none."""
+    run = succeeded(run_program(stack, {"mode": "delay", "allowFaultInjection": "true"}))
+    marks = {
+        r.inputs["spec"]["hosts"][0]: r.inputs["metadata"].get("annotations")
+        for r in run.of_type(VIRTUAL_SERVICE)
+        if "gateways" not in r.inputs["spec"]
+    }
+    expected = {"bookinfo-mesh/fault-injection": "allowed"} if marked else None
+    assert marks == dict.fromkeys(("details", "productpage", "ratings", "reviews"), expected)
+
+
 def test_a_forked_child_of_a_process_that_ran_the_program_runs_it_too() -> None:
     """Mutation testing forks a worker per mutant from a process that has run programs.
 
