@@ -11,27 +11,58 @@ from bookinfo_mesh.engine import mock_id
 from bookinfo_mesh.render import Rendered
 
 # Input paths whose change makes the provider replace (delete and create) the resource: the
-# one table of them. AWS entries are the ForceNew arguments of terraform-provider-aws, which
-# pulumi-aws bridges; eks:index:* are pulumi-eks components, replaced when the AWS resource
-# they wrap is (aws_eks_cluster: name, and the VPC, since a cluster never moves to another
-# VPC; its subnets within the VPC change in place through UpdateClusterConfig;
-# aws_eks_node_group: instance_types, subnet_ids, ami_type, node_role_arn,
-# cluster_name); Kubernetes entries are pulumi-kubernetes's replace-on-change fields.
-# A path matches itself and everything below it. `pulumi preview` stays the final word.
+# one table of them, for every resource type the program registers (a type with no entry
+# updates in place whatever changes). A path matches itself and everything below it.
+# - aws:*: the ForceNew arguments of terraform-provider-aws (v6), which pulumi-aws bridges.
+#   In place, so absent: aws_internet_gateway.vpc_id (detach, attach), aws_vpc's DNS
+#   flags, aws_subnet.map_public_ip_on_launch, aws_route_table.route, the route table of
+#   an association, aws_iam_role.assume_role_policy, aws_kms_key's rotation and
+#   description, aws_eks_addon's version and conflict settings.
+# - eks:index:*: pulumi-eks components, replaced when the AWS resource they wrap is.
+#   aws_eks_cluster replaces on name; its subnets and security groups update in place
+#   (UpdateClusterConfig, since terraform-provider-aws 5.25), but only within its VPC: a
+#   new vpcId replaces the cluster's security groups and leaves a cluster that AWS cannot
+#   move, so a replacement is what it takes, though `pulumi preview` shows an update.
+#   aws_eks_node_group replaces on everything listed; version and scaling update.
+# - kubernetes:*: pulumi-kubernetes's replace-on-change fields.
+# `pulumi preview` stays the final word.
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "kubernetes:*": ("apiVersion", "kind", "metadata.name", "metadata.namespace"),
     "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    "kubernetes:core/v1:Service": ("spec.clusterIP",),
     "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
-    "aws:ec2/vpc:Vpc": ("cidrBlock",),
-    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
+    "aws:ec2/vpc:Vpc": ("cidrBlock", "ipv4IpamPoolId"),
+    "aws:ec2/subnet:Subnet": (
+        "cidrBlock",
+        "availabilityZone",
+        "availabilityZoneId",
+        "vpcId",
+        "ipv6Native",
+        "outpostArn",
+    ),
     "aws:ec2/routeTable:RouteTable": ("vpcId",),
     "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId", "gatewayId"),
-    "aws:ec2/natGateway:NatGateway": ("subnetId", "allocationId", "connectivityType"),
-    "aws:ec2/eip:Eip": ("domain",),
+    "aws:ec2/natGateway:NatGateway": (
+        "subnetId",
+        "allocationId",
+        "connectivityType",
+        "privateIp",
+        "vpcId",
+        "availabilityMode",
+    ),
+    "aws:ec2/eip:Eip": (
+        "domain",
+        "address",
+        "customerOwnedIpv4Pool",
+        "ipamPoolId",
+        "networkBorderGroup",
+        "publicIpv4Pool",
+    ),
     "aws:ec2/launchTemplate:LaunchTemplate": ("name", "namePrefix"),
-    "aws:iam/role:Role": ("name", "namePrefix"),
+    "aws:eks/addon:Addon": ("addonName", "clusterName"),
+    "aws:iam/role:Role": ("name", "namePrefix", "path"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
-    "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage"),
+    "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage", "multiRegion"),
     "eks:index:Cluster": ("name", "vpcId"),
     "eks:index:ManagedNodeGroup": (
         "cluster",
@@ -42,8 +73,12 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "nodeRole",
         "nodeRoleArn",
         "nodeGroupName",
+        "nodeGroupNamePrefix",
         "capacityType",
         "diskSize",
+        "remoteAccess",
+        "launchTemplate.id",
+        "launchTemplate.name",
     ),
 }
 
@@ -97,10 +132,14 @@ class StackDiff:
 _MISSING = "(absent)"
 
 
+class KnownAfterReplacement(str):
+    """An input naming a replaced resource: "(new id of <name>)", known once it is recreated."""
+
+
 def short(value: Any) -> str:
     """A value as one short line for reports."""
-    if value == _MISSING:
-        return _MISSING
+    if value == _MISSING or isinstance(value, KnownAfterReplacement):
+        return str(value)
     # JSON keeps a value on one line: a newline in it cannot start a line of its own.
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -161,27 +200,29 @@ def _references(resource: dict[str, Any]) -> frozenset[str]:
     return frozenset({resource["urn"], mock_id(resource["name"])})
 
 
-def _forced_by_replacements(
+def _inputs_naming_replaced(
     resource: dict[str, Any], replaced: set[str], by_urn: dict[str, dict[str, Any]]
-) -> bool:
-    """A force-new input refers to a replaced resource, whose outputs are unknown until then."""
-    tokens = frozenset().union(
-        *(_references(by_urn[u]) for u in resource["dependencies"] if u in replaced)
-    )
-    if not tokens:
-        return False
-    paths = _force_new_paths(resource["type"])
-    return any(
-        value in tokens and any(_under(path, p) for p in paths)
+) -> list[FieldChange]:
+    """The inputs of `resource` that name a replaced resource: their values are unknown until
+    it is recreated, so each becomes a change to "(new id of <name>)"."""
+    named = {
+        token: by_urn[u]["name"]
+        for u in resource["dependencies"]
+        if u in replaced
+        for token in _references(by_urn[u])
+    }
+    return [
+        FieldChange(path, value, KnownAfterReplacement(f"(new id of {named[value]})"))
         for path, value in _leaves(resource["inputs"], [])
-    )
+        if isinstance(value, str) and value in named
+    ]
 
 
 def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
     """Resource operations between two renders, keyed by URN like the engine does.
 
-    A replacement spreads: whatever refers to a replaced resource through a force-new input
-    is replaced too, to a fixed point.
+    A replacement spreads: whatever names a replaced resource through a force-new input is
+    replaced too, to a fixed point; whatever names it through another input is updated.
     """
     old = {r["urn"]: r for r in before.resources if not r["read"]}
     new = {r["urn"]: r for r in after.resources if not r["read"]}
@@ -198,11 +239,16 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
                 ops[urn] = "replace" if _replaces(new[urn]["type"], fields[urn]) else "update"
     while True:
         replaced = {u for u, op in ops.items() if op == "replace"}
-        spread = [
-            urn
+        naming = {
+            urn: found
             for urn in sorted(old.keys() & new.keys())
-            if ops.get(urn) != "replace" and _forced_by_replacements(new[urn], replaced, new)
-        ]
+            if ops.get(urn) != "replace"
+            and (found := _inputs_naming_replaced(new[urn], replaced, new))
+        }
+        for urn, found in naming.items():
+            fields[urn] = tuple(sorted({*fields[urn], *found}, key=lambda c: c.path))
+        spread = [urn for urn in naming if _replaces(new[urn]["type"], fields[urn])]
+        ops.update(dict.fromkeys(naming, "update"))
         if not spread:
             break
         ops.update(dict.fromkeys(spread, "replace"))

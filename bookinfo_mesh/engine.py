@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import runpy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,7 +245,15 @@ def run_under_mocks(
 def run_program(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
     """Run __main__.py for `stack`, with its config as `pulumi up` would see it, under mocks."""
     config, secret_keys = load_engine_config(stack, overrides)
-    program = str(PROJECT_ROOT / "__main__.py")
-    return run_under_mocks(
-        lambda: runpy.run_path(program, run_name="__main__"), stack, config, secret_keys
-    )
+    return run_under_mocks(_run_main, stack, config, secret_keys)
+
+
+def _run_main() -> None:
+    """Execute __main__.py as the main module, as Pulumi's Python language host does.
+
+    Compiled and executed here rather than with runpy: runpy's frames are frozen modules with
+    no file, which mutmut's test-to-function tracking cannot resolve (`make mutation`).
+    """
+    program = PROJECT_ROOT / "__main__.py"
+    code = compile(program.read_text(), str(program), "exec")
+    exec(code, {"__name__": "__main__", "__file__": str(program), "__builtins__": __builtins__})
