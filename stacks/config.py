@@ -47,10 +47,11 @@ NODE_MAX_LIMIT = 100
 PRODUCTION_MIN_PREFIX = 8
 
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
-# Envoy refuses a request whose headers exceed max_request_headers_kb, 60 KiB by default
-# (http_connection_manager.proto), and Istio keeps that default. The test user travels as
-# "end-user: <name>"; the rest of the page's request needs room too, so half of it is left.
-TEST_USER_MAX_LENGTH = 30 * 1024
+# productpage keeps the signed-in name in Flask's session cookie, and browsers drop cookies
+# over 4093 bytes (Werkzeug's max_cookie_size), so a longer name never stays signed in. At
+# 1024 characters the cookie is about 1.3 KB; productpage forwards it and "end-user: <name>"
+# on every call, far inside Envoy's 60 KiB of request headers (Istio 1.30 keeps the default).
+TEST_USER_MAX_LENGTH = 1024
 _PINNED_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 # What an EKS access entry accepts: an IAM role or user of an account, in any AWS partition
 # (arn:aws, arn:aws-cn, arn:aws-us-gov), with an optional path (role/ci/preview).
@@ -86,7 +87,7 @@ class ConfigProblem(BaseModel):
             shown = f'"{self.value}"'  # as typed: JSON escaping would garble a JSON value
         else:
             shown = json.dumps(self.value)
-        if len(shown) > 80:  # a 30 KiB value would bury the message
+        if len(shown) > 80:  # a long value would bury the message
             shown = f"{shown[:60]}... ({len(shown)} characters)"
         return f"{PROJECT}:{self.key} = {shown}: {self.message}"
 
@@ -179,8 +180,8 @@ def _check_test_user(value: str) -> str:
         )
     if len(value) > TEST_USER_MAX_LENGTH:
         raise ValueError(
-            f"is {len(value)} characters; at most {TEST_USER_MAX_LENGTH} fit in the end-user "
-            "header next to the rest of a request (Envoy accepts 60 KiB of headers)"
+            f"is {len(value)} characters; at most {TEST_USER_MAX_LENGTH} fit in productpage's "
+            "session cookie (browsers drop cookies over 4093 bytes)"
         )
     return value
 
