@@ -11,9 +11,10 @@ import pytest
 
 from model import catalogue
 
-FACTS = json.loads(
+ALL_FACTS = json.loads(
     (Path(__file__).resolve().parent / "data" / "istio_bookinfo_facts.json").read_text()
-)["bookinfo_app"]
+)
+FACTS = ALL_FACTS["bookinfo_app"]
 UPSTREAM_DEPLOYMENTS = {d["name"]: d for d in FACTS["deployments"]}
 # The one field this project adds to upstream's containers, on purpose (see
 # CONTAINER_REQUESTS): requests let the scheduler place them; upstream sets none.
@@ -110,4 +111,60 @@ def test_each_service_account_is_upstreams(facts: dict[str, Any]) -> None:
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {"name": facts["name"], "namespace": "bookinfo", "labels": facts["labels"]},
+    }
+
+
+GATEWAY_FACTS = ALL_FACTS["gateway"]
+
+
+def test_the_gateway_is_upstreams_on_the_helm_charts_port_and_labels() -> None:
+    """bookinfo-gateway.yaml's Gateway, with two deliberate differences: the selector is the
+    labels of this project's Helm-installed gateway pods (istio: ingressgateway, which its
+    chart values set), and the server port is 80, the Helm gateway Service's target port
+    (upstream's 8080 matches only istioctl's gateway; see PORT_PITFALL in the facts)."""
+    upstream = GATEWAY_FACTS["gateway"]
+    (server,) = upstream["servers"]
+    assert catalogue.gateway_manifest() == {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": upstream["name"], "namespace": "bookinfo"},
+        "spec": {
+            "selector": {"istio": "ingressgateway"},
+            "servers": [{"port": {**server["port"], "number": 80}, "hosts": server["hosts"]}],
+        },
+    }
+
+
+def test_the_ingress_virtual_service_is_upstreams() -> None:
+    """One rule: the five OR-ed URI matches of bookinfo-gateway.yaml, to productpage:9080."""
+    upstream = GATEWAY_FACTS["virtual_service"]
+    (rule,) = upstream["http"]
+    assert catalogue.ingress_virtual_service_manifest() == {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": upstream["name"], "namespace": "bookinfo"},
+        "spec": {
+            "hosts": upstream["hosts"],
+            "gateways": upstream["gateways"],
+            "http": [{"match": rule["match_any_of"], "route": rule["route"]}],
+        },
+    }
+
+
+def test_the_namespace_asks_istiod_to_inject_sidecars() -> None:
+    # Subsets and client-side faults only work through sidecars, injected at pod creation.
+    assert catalogue.namespace_manifest() == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "bookinfo", "labels": {"istio-injection": "enabled"}},
+    }
+
+
+def test_mutual_tls_is_strict_for_the_whole_namespace() -> None:
+    # Istio's PeerAuthentication named "default" with no selector covers its namespace.
+    assert catalogue.peer_authentication_manifest() == {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "bookinfo"},
+        "spec": {"mtls": {"mode": "STRICT"}},
     }
