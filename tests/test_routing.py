@@ -16,10 +16,13 @@ from model.istio_manifests import traffic_manifests
 from model.routing import (
     Abort,
     Delay,
+    Destination,
     HttpRoute,
     Mode,
     RouteTable,
     TrafficSettings,
+    describe_routes,
+    rule_for,
     parse_duration,
     route_table,
 )
@@ -422,3 +425,41 @@ def test_every_named_subset_is_defined_and_has_pods(weights: dict[str, int], mod
                 named = (route["destination"]["host"], route["destination"]["subset"])
                 assert named in defined, f"{mode}: {named} has no DestinationRule subset (503)"
                 assert named in DEPLOYED, f"{mode}: {named} names a subset without pods"
+
+
+def test_the_delay_mode_reads_as_plain_data_for_stack_outputs() -> None:
+    """The `routes` stack output: who each rule matches, where it sends, and its fault."""
+    assert describe_routes(route_table(Mode.DELAY, TrafficSettings())) == {
+        "productpage": [{"match": "*", "to": {"v1": 100}}],
+        "reviews": [
+            {"match": "end-user=jason", "to": {"v2": 100}},
+            {"match": "*", "to": {"v1": 100}},
+        ],
+        "ratings": [
+            {"match": "end-user=jason", "to": {"v1": 100}, "fault": "delay 7s (100 %)"},
+            {"match": "*", "to": {"v1": 100}},
+        ],
+        "details": [{"match": "*", "to": {"v1": 100}}],
+    }
+
+
+def test_an_abort_and_a_split_read_as_plain_data() -> None:
+    table: RouteTable = {
+        "ratings": (
+            HttpRoute((Destination("v1"),), user="kim", fault=Abort(503, 12.5)),
+            HttpRoute((Destination("v1", 70), Destination("v2", 30))),
+        )
+    }
+    assert describe_routes(table) == {
+        "ratings": [
+            {"match": "end-user=kim", "to": {"v1": 100}, "fault": "abort 503 (12.5 %)"},
+            {"match": "*", "to": {"v1": 70, "v2": 30}},
+        ]
+    }
+
+
+def test_a_user_no_rule_matches_gets_a_404_explained() -> None:
+    only_jason = (HttpRoute((Destination("v2"),), user="jason"),)
+    with pytest.raises(LookupError) as caught:
+        rule_for(only_jason, None)
+    assert str(caught.value) == "no rule matches user None: the service would answer 404"
