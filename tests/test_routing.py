@@ -22,9 +22,9 @@ from model.routing import (
     RouteTable,
     TrafficSettings,
     describe_routes,
-    rule_for,
     parse_duration,
     route_table,
+    rule_for,
 )
 
 # Facts restated from istio/istio 1.30.3 (tag, commit and file of each in its "sources" and
