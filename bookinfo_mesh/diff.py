@@ -237,7 +237,8 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
             fields[urn] = field_changes(old[urn]["inputs"], new[urn]["inputs"])
             if fields[urn]:
                 ops[urn] = "replace" if _replaces(new[urn]["type"], fields[urn]) else "update"
-    while True:
+    # Each pass that goes on replaces one more resource at least: len(new) passes suffice.
+    for _ in range(len(new)):
         replaced = {u for u, op in ops.items() if op == "replace"}
         naming = {
             urn: found
