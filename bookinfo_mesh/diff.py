@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,11 +175,7 @@ def _force_new_paths(type_: str) -> tuple[str, ...]:
 
 def _under(path: str, pattern: str) -> bool:
     """`path` is the field `pattern` names, or lies below it (an item, a nested key)."""
-    return (
-        path == pattern
-        or path.startswith((f"{pattern}.", f"{pattern}["))
-        or (fnmatch.fnmatch(path, pattern) and "*" in pattern)
-    )
+    return path == pattern or path.startswith((f"{pattern}.", f"{pattern}["))
 
 
 def _replaces(type_: str, changes: tuple[FieldChange, ...]) -> bool:
@@ -316,5 +311,5 @@ def update_steps(
     for urn, change in pending.items():
         steps.setdefault(depth_of(urn), []).append(change)
     ordered = [tuple(sorted(steps[n], key=lambda c: c.name)) for n in sorted(steps)]
-    deletes = tuple(c for c in changes if c.op == "delete")
+    deletes = None
     return tuple(ordered + ([deletes] if deletes else []))

@@ -1,0 +1,142 @@
+"""diff's own logic on small hand-made renders: no program run, every branch named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bookinfo_mesh.diff import (
+    FieldChange,
+    ResourceChange,
+    diff_rendered,
+    field_changes,
+    short,
+    update_steps,
+)
+from bookinfo_mesh.render import Rendered
+
+VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+NODES = "eks:index:ManagedNodeGroup"
+IGW = "aws:ec2/internetGateway:InternetGateway"
+
+
+def res(
+    name: str, type_: str, inputs: dict[str, Any], deps: tuple[str, ...] = (), parent: str = ""
+) -> dict[str, Any]:
+    return {
+        "urn": f"urn:{name}",
+        "type": type_,
+        "name": name,
+        "parent": f"urn:{parent}" if parent else None,
+        "dependencies": [f"urn:{d}" for d in deps],
+        "read": False,
+        "inputs": inputs,
+    }
+
+
+def rendered(*resources: dict[str, Any]) -> Rendered:
+    return Rendered(list(resources), [], {"routes": {}})
+
+
+def test_short_values_are_one_json_line_with_keys_sorted_and_text_as_typed() -> None:
+    assert short({"b": 1, "a": "é"}) == '{"a": "é", "b": 1}'
+    assert short({3, 1}) == '"{1, 3}"'  # what JSON cannot hold is shown as its str()
+    assert short("(absent)") == "(absent)"
+
+
+def test_short_keeps_80_characters_and_cuts_longer_values_to_80_with_an_ellipsis() -> None:
+    eighty = "x" * 78  # with its quotes: 80 characters
+    assert short(eighty) == f'"{eighty}"'
+    assert short(eighty + "y") == '"' + "x" * 76 + "..."
+
+
+def test_field_changes_name_added_removed_and_nested_leaves() -> None:
+    before = {"a": 1, "gone": "x", "nested": {"list": [1, 2]}}
+    after = {"a": 2, "new": {"k": "v"}, "nested": {"list": [1, 3]}}
+    assert [str(c) for c in field_changes(before, after)] == [
+        "a: 1 -> 2",
+        'gone: "x" -> (absent)',
+        "nested.list[1]: 2 -> 3",
+        'new: (absent) -> {"k": "v"}',
+    ]
+
+
+def test_a_force_new_field_replaces_and_any_other_field_updates() -> None:
+    before = rendered(res("vpc", VPC, {"cidrBlock": "10.0.0.0/16", "enableDnsSupport": True}))
+    after = rendered(res("vpc", VPC, {"cidrBlock": "10.1.0.0/16", "enableDnsSupport": True}))
+    dns_only = rendered(res("vpc", VPC, {"cidrBlock": "10.0.0.0/16", "enableDnsSupport": False}))
+    assert [c.op for c in diff_rendered(before, after).changes] == ["replace"]
+    assert [c.op for c in diff_rendered(before, dns_only).changes] == ["update"]
+
+
+def test_kubernetes_replace_on_change_fields_do_not_apply_to_aws_types() -> None:
+    before = rendered(res("vpc", VPC, {"metadata": {"name": "a"}, "cidrBlock": "10.0.0.0/16"}))
+    after = rendered(res("vpc", VPC, {"metadata": {"name": "b"}, "cidrBlock": "10.0.0.0/16"}))
+    assert [c.op for c in diff_rendered(before, after).changes] == ["update"]
+
+
+def test_a_replacement_spreads_through_ids_in_lists_and_updates_what_names_it_otherwise() -> None:
+    """vpc -> subnet (vpcId forces) -> node group (subnetIds[1] forces); igw (vpcId updates)."""
+
+    def stack(cidr: str) -> Rendered:
+        return rendered(
+            res("vpc", VPC, {"cidrBlock": cidr}),
+            res("subnet", SUBNET, {"vpcId": "vpc-id", "cidrBlock": "10.0.0.0/24"}, ("vpc",)),
+            res("igw", IGW, {"vpcId": "vpc-id"}, ("vpc",)),
+            res("nodes", NODES, {"subnetIds": ["other", "subnet-id"]}, ("subnet",)),
+        )
+
+    diff = diff_rendered(stack("10.0.0.0/16"), stack("10.1.0.0/16"))
+    assert {c.name: c.op for c in diff.changes} == {
+        "vpc": "replace",
+        "subnet": "replace",
+        "nodes": "replace",
+        "igw": "update",
+    }
+    by_name = {c.name: [str(f) for f in c.fields] for c in diff.changes}
+    assert by_name["nodes"] == ['subnetIds[1]: "subnet-id" -> (new id of subnet)']
+    assert by_name["igw"] == ['vpcId: "vpc-id" -> (new id of vpc)']
+
+
+def test_created_and_deleted_resources_are_named_by_urn() -> None:
+    before = rendered(res("old", VPC, {"cidrBlock": "10.0.0.0/16"}))
+    after = rendered(res("new", VPC, {"cidrBlock": "10.0.0.0/16"}))
+    assert [(c.op, c.name) for c in diff_rendered(before, after).changes] == [
+        ("create", "new"),
+        ("delete", "old"),
+    ]
+
+
+def change(op: str, name: str) -> ResourceChange:
+    return ResourceChange(op, f"urn:{name}", VPC, name)
+
+
+def test_update_steps_wait_for_changed_dependencies_through_components_and_unchanged_ones() -> None:
+    resources = [
+        res("mesh", "bookinfo:index:IstioMesh", {}),
+        res("istiod", VPC, {}, parent="mesh"),
+        res("base", VPC, {}, parent="mesh"),
+        res("app", VPC, {}, ("mesh",)),  # a component dependency stands for its descendants
+        res("routes", VPC, {}, ("app",)),
+        res("quiet", VPC, {}, ("istiod",)),  # unchanged, but it waits for istiod
+        res("late", VPC, {}, ("quiet",)),
+        res("alone", VPC, {}),
+    ]
+    changes = (
+        change("update", "istiod"),
+        change("update", "app"),
+        change("replace", "routes"),
+        change("update", "late"),
+        change("create", "alone"),
+        change("delete", "gone"),
+    )
+    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
+    assert steps == [["alone", "istiod"], ["app", "late"], ["routes"], ["gone"]]
+
+
+def test_no_change_is_no_step() -> None:
+    assert update_steps([res("a", VPC, {})], ()) == ()
+
+
+def test_field_change_reads_as_a_line() -> None:
+    assert str(FieldChange("spec.replicas", 1, 2)) == "spec.replicas: 1 -> 2"
