@@ -1167,3 +1167,181 @@ def test_unknown_values_in_preview_silence_the_subset_rule() -> None:
     assert rules.check_routed_subsets([*world, REVIEWS_WORLD[0], to_v1]) == []
     unknown_selector = service("reviews", {"app": UNKNOWN_VALUE})
     assert rules.check_routed_subsets([*REVIEWS_WORLD[1:], unknown_selector, to_v1]) == []
+
+
+def test_gateway_pod_labels_default_to_the_charts_own_name() -> None:
+    assert rules.gateway_pod_labels("", {}) == {
+        "sidecar.istio.io/inject": "true",
+        "app": "istio-ingressgateway",
+        "istio": "ingressgateway",
+        "app.kubernetes.io/name": "istio-ingressgateway",
+        "app.kubernetes.io/part-of": "istio",
+    }
+
+
+def test_gateway_pod_labels_carry_release_revision_network_and_extra_labels() -> None:
+    """Null app/istio overrides fall back to the chart's defaults and are not copied."""
+    values = {
+        "revision": "1-24",
+        "networkGateway": "network-east",
+        "labels": {"app": None, "istio": None, "team": "mesh"},
+    }
+    assert rules.gateway_pod_labels("istio-ingress", values) == {
+        "sidecar.istio.io/inject": "true",
+        "app": "istio-ingress",
+        "istio": "ingress",
+        "app.kubernetes.io/name": "istio-ingress",
+        "app.kubernetes.io/part-of": "istio",
+        "app.kubernetes.io/instance": "istio-ingress",
+        "istio.io/rev": "1-24",
+        "topology.istio.io/network": "network-east",
+        "team": "mesh",
+    }
+
+
+def gateway_release(pulumi_name: str, **props: Any) -> PolicyResource:
+    return PolicyResource(RELEASE_TYPE, pulumi_name, {"chart": "gateway", **props})
+
+
+def istio_gateway(name: str, selector: Any) -> PolicyResource:
+    props = {"metadata": {"name": name, "namespace": "bookinfo"}, "spec": {"selector": selector}}
+    return PolicyResource(GATEWAY_TYPE, f"gw-{name}", props)
+
+
+def test_every_gateway_is_judged_and_each_miss_names_every_gateway_release() -> None:
+    releases = [
+        gateway_release("rel-ingress", name="istio-ingressgateway"),
+        gateway_release("rel-edge", name="edge", values={}),
+    ]
+    gateways = [
+        istio_gateway("preview", {"istio": UNKNOWN_VALUE}),
+        istio_gateway("empty", {}),
+        istio_gateway("ingress", {"istio": "ingressgateway"}),
+        istio_gateway("public", {"istio": "public", "app": "edge"}),
+    ]
+    assert rules.check_gateway_selectors([*releases, *gateways]) == [
+        "Gateway bookinfo/empty [gw-empty]: spec.selector is empty or missing",
+        "Gateway bookinfo/public [gw-public]: spec.selector app=edge, istio=public matches no "
+        "ingress gateway pod (Release [rel-ingress] labels its pods app=istio-ingressgateway, "
+        "istio=ingressgateway; Release [rel-edge] labels its pods app=edge, istio=edge); the "
+        "gateway would accept no traffic",
+    ]
+
+
+def test_a_gateway_release_named_only_in_its_values_is_named() -> None:
+    release = gateway_release("rel", values={"name": "istio-ingressgateway"})
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([release, gateway]) == []
+
+
+def test_an_unnamed_gateway_release_reads_whole() -> None:
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([gateway_release("rel", values={}), gateway]) == [
+        "Release [rel]: name is not set, so Pulumi names the Helm release with a random suffix "
+        "and the chart derives the pods' istio label from it; set name (or values.labels.istio)",
+        "Gateway bookinfo/ingress [gw-ingress]: spec.selector istio=ingressgateway matches no "
+        "ingress gateway pod (the stack installs no Helm release of chart 'gateway'); the "
+        "gateway would accept no traffic",
+    ]
+
+
+def test_unknown_gateway_release_values_silence_the_selector_rule() -> None:
+    release = gateway_release("rel", name="edge", values={"labels": {"istio": UNKNOWN_VALUE}})
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([release, gateway]) == []
+
+
+def test_a_gateway_chart_reference_with_a_trailing_slash_is_the_gateway_chart() -> None:
+    release = gateway_release(
+        "rel", name="istio-ingressgateway", chart="oci://registry.istio.io/release/charts/gateway/"
+    )
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([release, gateway]) == []
+
+
+def test_production_faults_read_whole_and_count_every_tagged_resource() -> None:
+    """Tags or tagsAll mark production; a fault of unknown shape is still a fault."""
+    vpc = PolicyResource("aws:ec2/vpc:Vpc", "network-vpc", {"tags": {"environment": "production"}})
+    bucket = PolicyResource(
+        "aws:s3/bucket:Bucket", "logs", {"tags": {}, "tagsAll": {"environment": "production"}}
+    )
+    faults = [
+        {"fault": {"delay": {"fixedDelay": "7s"}, "abort": {"httpStatus": 500}}},
+        {"fault": UNKNOWN_VALUE},
+    ]
+    vs = virtual_service("ratings", faults)
+    tail = (
+        "but the stack is production (network-vpc and 1 more carry tag environment=production); "
+        'only metadata.annotations["bookinfo-mesh/fault-injection"]: "allowed" allows that '
+        "(stack config allowFaultInjection: true sets it)"
+    )
+    ratings = "VirtualService bookinfo/ratings [vs-ratings]"
+    assert rules.check_production_faults([vpc, bucket, vs]) == [
+        f"{ratings}: spec.http[0].fault injects abort/delay {tail}",
+        f"{ratings}: spec.http[1].fault injects fault {tail}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("", "is not set"),
+        (None, "is not set"),
+        ("nginx", "has no tag or digest, so it pulls whatever :latest is at the time"),
+        ("nginx:", "has an empty tag"),
+        ("nginx:Latest", "is tagged latest, which moves; pin a version tag or a digest"),
+        (
+            "nginx@sha256:abc",
+            "has a malformed digest 'sha256:abc'; want sha256: and 64 lower-case hex characters "
+            "(or sha512: and 128)",
+        ),
+        ("nginx@sha512:" + "0123456789abcdef" * 8, None),
+    ],
+)
+def test_image_pin_problems_read_whole(image: Any, problem: str | None) -> None:
+    assert rules.image_pin_problem(image) == problem
+
+
+def test_a_bare_pods_containers_are_checked_and_unknowns_skipped() -> None:
+    pod = PolicyResource(
+        "kubernetes:core/v1:Pod",
+        "debug-pod",
+        {
+            "metadata": {"name": "debug"},
+            "spec": {
+                "initContainers": [
+                    {"name": "wait", "image": UNKNOWN_VALUE, "resources": UNKNOWN_VALUE}
+                ],
+                "containers": [{"name": "shell", "image": "busybox"}],
+            },
+        },
+    )
+    assert rules.check_images_pinned([pod]) == [
+        "Pod default/debug [debug-pod]: spec.containers[0].image 'busybox' of container "
+        "'shell' has no tag or digest, so it pulls whatever :latest is at the time"
+    ]
+    assert rules.check_resource_requests([pod]) == [
+        "Pod default/debug [debug-pod]: spec.containers[0].resources.requests of container "
+        "'shell' has no cpu or memory (or a zero one); the scheduler would place it as if it "
+        "needed nothing"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resources", "missing"),
+    [
+        ({"requests": {"cpu": 1, "memory": 134217728}}, None),
+        ({"requests": {"cpu": 0, "memory": 134217728}}, "cpu"),
+        ({"requests": {"cpu": "", "memory": ""}, "limits": {"cpu": "1", "memory": "1Gi"}}, None),
+        ({"limits": {"cpu": "", "memory": "1Gi"}}, "cpu"),
+    ],
+)
+def test_numeric_and_empty_quantities(resources: dict[str, Any], missing: str | None) -> None:
+    """Plain numbers are quantities; an empty request defers to the limit; empty is none."""
+    app = deployment("app", {"app": "app"}, containers=[{"name": "app", "resources": resources}])
+    expected = [
+        "Deployment bookinfo/app [app]: spec.template.spec.containers[0].resources.requests of "
+        f"container 'app' has no {missing} (or a zero one); the scheduler would place it as if "
+        "it needed nothing"
+    ]
+    assert rules.check_resource_requests([app]) == (expected if missing else [])
