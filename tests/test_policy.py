@@ -1027,9 +1027,8 @@ def test_a_subset_undefined_by_every_rule_of_its_host_names_them_all() -> None:
 
 def test_pods_of_a_service_in_a_namespace_without_workloads_are_missing() -> None:
     vs = virtual_service("reviews", [{"route": [to("reviews.shop.svc.cluster.local", "v1")]}])
-    rule = destination_rule("dr-reviews", "reviews", {"v1": {"version": "v1"}}, None)
-    shop_rule = PolicyResource(
-        DR_TYPE, "dr-shop", {**rule.props, "metadata": {"name": "reviews", "namespace": "shop"}}
+    shop_rule = destination_rule(
+        "dr-shop", "reviews", {"v1": {"version": "v1"}}, {"name": "reviews", "namespace": "shop"}
     )
     assert rules.check_routed_subsets([vs, shop_rule, service("reviews", {}, "shop")]) == [
         f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v1' of host 'reviews' "
