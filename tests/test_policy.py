@@ -885,3 +885,462 @@ def test_a_mirror_to_an_undefined_subset_is_a_violation() -> None:
 
     resources = mutated(dev("all-v1"), "traffic-vs-reviews", mirror)
     the_violation(rules.check_routed_subsets(resources), "spec.http[0].mirror", "'v9'")
+
+
+# --- crafted resources: whole messages and edge cases -------------------------------------
+# Small hand-written stacks, so each test shows every resource a rule sees. Expected messages
+# are written out whole: they are what a user reads when `pulumi up` is blocked.
+
+VS_TYPE = "kubernetes:networking.istio.io/v1:VirtualService"
+DR_TYPE = "kubernetes:networking.istio.io/v1beta1:DestinationRule"
+GATEWAY_TYPE = "kubernetes:networking.istio.io/v1:Gateway"
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+# The engine's marker for a value it does not know yet (preview), written out as the oracle.
+UNKNOWN_VALUE = "[unknown]"
+
+
+def to(host: str, subset: str | None = None) -> dict[str, Any]:
+    """One route entry sending all its traffic to host (and subset)."""
+    target = {"host": host} if subset is None else {"host": host, "subset": subset}
+    return {"destination": target}
+
+
+def virtual_service(
+    name: str, http: list[dict[str, Any]], namespace: str | None = "bookinfo", **metadata: Any
+) -> PolicyResource:
+    meta: dict[str, Any] = {"name": name, **metadata}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return PolicyResource(VS_TYPE, f"vs-{name}", {"metadata": meta, "spec": {"http": http}})
+
+
+def destination_rule(
+    pulumi_name: str,
+    host: Any,
+    subsets: dict[str, dict[str, str]] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> PolicyResource:
+    spec: dict[str, Any] = {"host": host}
+    if subsets is not None:
+        spec["subsets"] = [{"name": n, "labels": labels} for n, labels in subsets.items()]
+    meta = {"name": pulumi_name.removeprefix("dr-"), "namespace": "bookinfo"}
+    return PolicyResource(DR_TYPE, pulumi_name, {"metadata": metadata or meta, "spec": spec})
+
+
+def service(name: str, selector: Any, namespace: str = "bookinfo") -> PolicyResource:
+    spec = {} if selector is None else {"selector": selector}
+    meta = {"name": name, "namespace": namespace}
+    return PolicyResource(rules.SERVICE, f"svc-{name}", {"metadata": meta, "spec": spec})
+
+
+def deployment(
+    pulumi_name: str,
+    labels: dict[str, Any],
+    replicas: int = 1,
+    name: str | None = "",
+    containers: list[dict[str, Any]] | None = None,
+) -> PolicyResource:
+    meta = {"name": pulumi_name if name == "" else name, "namespace": "bookinfo"}
+    template = {"metadata": {"labels": labels}, "spec": {"containers": containers or []}}
+    spec = {"replicas": replicas, "template": template}
+    return PolicyResource(rules.DEPLOYMENT, pulumi_name, {"metadata": meta, "spec": spec})
+
+
+REVIEWS_WORLD = (
+    service("reviews", {"app": "reviews"}),
+    deployment("reviews-v1", {"app": "reviews", "version": "v1"}),
+    deployment("reviews-v2", {"app": "reviews", "version": "v2"}),
+    destination_rule("dr-reviews", "reviews", {"v1": {"version": "v1"}, "v2": {"version": "v2"}}),
+)
+REVIEWS_VS = "VirtualService bookinfo/reviews [vs-reviews]"
+REVIEWS_DR = "DestinationRule bookinfo/reviews [dr-reviews]"
+
+
+def test_a_route_to_a_host_without_destination_rule_reads_whole() -> None:
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v1")]}])
+    assert rules.check_routed_subsets([vs]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v1' of host 'reviews': "
+        "no DestinationRule has host reviews.bookinfo.svc.cluster.local (short names resolve "
+        "in the rule's namespace); Istio answers 503"
+    ]
+
+
+def test_each_problem_of_a_route_is_reported_not_only_the_first() -> None:
+    """A route's later destinations are still checked after an earlier one is skipped or bad."""
+    vs = virtual_service(
+        "reviews",
+        [
+            {
+                "route": [
+                    to("reviews"),  # no subset: nothing to check
+                    to("external.example.com", "v1"),  # not an in-cluster Service
+                    to("legacy", "v1"),  # a Service without selector
+                    to("ratings", "v1"),  # no DestinationRule
+                    to("reviews", "v9"),  # not defined
+                    to("details", "v1"),  # no Service
+                    to("reviews", "v3"),  # defined, but no pods
+                ]
+            }
+        ],
+    )
+    resources = [
+        *REVIEWS_WORLD[:3],
+        vs,
+        destination_rule(
+            "dr-reviews", "reviews", {"v1": {"version": "v1"}, "v3": {"version": "v3"}}
+        ),
+        destination_rule("dr-external", "external.example.com", {"v1": {}}),
+        destination_rule("dr-legacy", "legacy", {"v1": {}}),
+        destination_rule("dr-details", "details", {"v1": {"version": "v1"}}),
+        service("legacy", None),
+    ]
+    where = f"{REVIEWS_VS}: spec.http[0].route"
+    assert rules.check_routed_subsets(resources) == [
+        f"{where}[3].destination.subset 'v1' of host 'ratings': no DestinationRule has host "
+        "ratings.bookinfo.svc.cluster.local (short names resolve in the rule's namespace); "
+        "Istio answers 503",
+        f"{where}[4].destination.subset 'v9' is not defined by {REVIEWS_DR} for host "
+        "'reviews' (its subsets: v1, v3); Istio answers 503",
+        f"{where}[5].destination.subset 'v1' of host 'details': no Service details in "
+        "namespace bookinfo, so no pod can receive its traffic",
+        f"{where}[6].destination.subset 'v3' of host 'reviews' selects pods labelled "
+        "app=reviews, version=v3 (selector of Service bookinfo/reviews [svc-reviews] and "
+        f"subset labels of {REVIEWS_DR}), but no Deployment (or other workload) in namespace "
+        "bookinfo runs such pods",
+    ]
+
+
+def test_a_subset_undefined_by_every_rule_of_its_host_names_them_all() -> None:
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v1")]}])
+    first = destination_rule("dr-reviews", "reviews")
+    second = destination_rule(
+        "dr-reviews-2",
+        "reviews.bookinfo.svc.cluster.local",
+        metadata={"name": "reviews-2", "namespace": "bookinfo"},
+    )
+    assert rules.check_routed_subsets([vs, first, second]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v1' is not defined by "
+        f"{REVIEWS_DR}, DestinationRule bookinfo/reviews-2 [dr-reviews-2] for host 'reviews' "
+        "(its subsets: none); Istio answers 503"
+    ]
+
+
+def test_pods_of_a_service_in_a_namespace_without_workloads_are_missing() -> None:
+    vs = virtual_service("reviews", [{"route": [to("reviews.shop.svc.cluster.local", "v1")]}])
+    shop_rule = destination_rule(
+        "dr-shop", "reviews", {"v1": {"version": "v1"}}, {"name": "reviews", "namespace": "shop"}
+    )
+    assert rules.check_routed_subsets([vs, shop_rule, service("reviews", {}, "shop")]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v1' of host 'reviews' "
+        "selects pods labelled version=v1 (selector of Service shop/reviews [svc-reviews] "
+        "and subset labels of DestinationRule shop/reviews [dr-shop]), but no Deployment "
+        "(or other workload) in namespace shop runs such pods"
+    ]
+
+
+def test_a_subset_without_labels_selecting_several_versions_names_them() -> None:
+    unlabelled_v3 = destination_rule("dr-reviews", "reviews", {"v3": {}})
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v3")]}])
+    resources = [*REVIEWS_WORLD[:3], unlabelled_v3, vs]
+    assert rules.check_routed_subsets(resources) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v3' of host 'reviews': its "
+        f"labels (none) in {REVIEWS_DR} select pods of version v1, v2, so traffic meant for "
+        "v3 reaches another version"
+    ]
+
+
+def test_a_canary_subset_named_after_a_version_must_select_that_version() -> None:
+    dr = destination_rule("dr-reviews", "reviews", {"v2-canary-1": {"version": "v1"}})
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v2-canary-1")]}])
+    assert rules.check_routed_subsets([*REVIEWS_WORLD[:3], dr, vs]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v2-canary-1' of host "
+        f"'reviews': its labels version=v1 in {REVIEWS_DR} select pods of version v1, so "
+        "traffic meant for v2-canary-1 reaches another version"
+    ]
+
+
+def test_mirrors_to_an_undefined_subset_are_violations() -> None:
+    http = [
+        {
+            "route": [to("reviews", "v1")],
+            "mirrors": [
+                {"destination": {"host": "reviews", "subset": "v2"}, "percentage": {"value": 5}},
+                {"destination": {"host": "reviews", "subset": "v9"}},
+            ],
+        }
+    ]
+    vs = virtual_service("reviews", http)
+    # Not asserted whole: the field path reads mirrors[1][0] where the object has mirrors[1].
+    the_violation(
+        rules.check_routed_subsets([*REVIEWS_WORLD, vs]),
+        f"{REVIEWS_VS}: spec.http[0].mirrors[1]",
+        f".destination.subset 'v9' is not defined by {REVIEWS_DR} for host 'reviews' "
+        "(its subsets: v1, v2); Istio answers 503",
+    )
+
+
+def test_the_closest_wildcard_destination_rule_applies() -> None:
+    cluster = destination_rule(
+        "dr-cluster", "*.svc.cluster.local", {"v1": {}}, {"name": "all", "namespace": "mesh"}
+    )
+    namespace = destination_rule(
+        "dr-bookinfo", "*.bookinfo.svc.cluster.local", {"v2": {}}, {"name": "bookinfo"}
+    )
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v3")]}])
+    assert rules.check_routed_subsets([cluster, namespace, vs]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v3' is not defined by "
+        "DestinationRule default/bookinfo [dr-bookinfo] for host 'reviews' (its subsets: v2); "
+        "Istio answers 503"
+    ]
+
+
+def test_a_wildcard_destination_rule_defines_subsets_for_the_hosts_it_covers() -> None:
+    for host in ("*", "*.bookinfo.svc.cluster.local"):
+        wildcard = destination_rule(
+            "dr-any", host, {"v1": {"version": "v1"}}, {"name": "any", "namespace": "mesh"}
+        )
+        vs = virtual_service("reviews", [{"route": [to("reviews", "v1")]}])
+        assert rules.check_routed_subsets([*REVIEWS_WORLD[:3], wildcard, vs]) == [], host
+
+
+@pytest.mark.parametrize(
+    "host", ["reviews.bookinfo.svc.cluster.local", "shop.myexample.com", "example.com"]
+)
+def test_a_wildcard_destination_rule_does_not_cover_other_domains(host: str) -> None:
+    wildcard = destination_rule("dr-any", "*.example.com", {"v1": {}})
+    vs = virtual_service("reviews", [{"route": [to(host, "v1")]}])
+    assert rules.check_routed_subsets([wildcard, vs]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v1' of host {host!r}: no "
+        f"DestinationRule has host {host} (short names resolve in the rule's namespace); "
+        "Istio answers 503"
+    ]
+
+
+@pytest.mark.parametrize(
+    "host", ["shop.example.com", "api.eu.shop.example.com", "*.bookinfo.svc.cluster.local"]
+)
+def test_hosts_that_name_no_single_service_are_not_checked_for_pods(host: str) -> None:
+    rule = destination_rule("dr-external", host, {"v1": {"version": "v1"}})
+    vs = virtual_service("reviews", [{"route": [to(host, "v1")]}])
+    assert rules.check_routed_subsets([*REVIEWS_WORLD, rule, vs]) == []
+
+
+def test_destination_rules_without_name_or_host_are_ignored_not_fatal() -> None:
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v1")]}])
+    no_host = destination_rule("dr-no-host", None, {"v1": {}})
+    no_name = destination_rule("dr-no-name", "reviews", {"v9": {}}, {"namespace": "bookinfo"})
+    assert rules.check_routed_subsets([no_host, no_name, *REVIEWS_WORLD, vs]) == []
+    assert rules.check_routed_subsets([no_host, no_name, vs]) == [
+        f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v1' of host 'reviews': no "
+        "DestinationRule has host reviews.bookinfo.svc.cluster.local (short names resolve in "
+        "the rule's namespace); Istio answers 503"
+    ]
+
+
+def test_workloads_without_name_or_pods_do_not_hide_the_workloads_after_them() -> None:
+    unnamed = deployment("unnamed", {"app": "reviews", "version": "v9"}, name=None)
+    idle = deployment("idle", {"app": "reviews", "version": "v0"}, replicas=0)
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v1")]}])
+    assert rules.check_routed_subsets([unnamed, idle, *REVIEWS_WORLD, vs]) == []
+
+
+def test_an_unnamed_virtual_service_does_not_hide_the_next_one() -> None:
+    unnamed = virtual_service("x", [{"route": [to("reviews", "v9")]}], namespace=UNKNOWN_VALUE)
+    named = virtual_service("reviews", [{"route": [to("reviews", "v9")]}])
+    violations = rules.check_routed_subsets([*REVIEWS_WORLD, unnamed, named])
+    the_violation(violations, f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v9'")
+
+
+def test_unknown_values_in_preview_silence_the_subset_rule() -> None:
+    """Each of these hides what the rule would need to prove a subset missing or empty."""
+    missing_v9 = virtual_service("reviews", [{"route": [to("reviews", "v9")]}])
+    unknown_rule_namespace = destination_rule(
+        "dr-other", "ratings", {}, {"name": "ratings", "namespace": UNKNOWN_VALUE}
+    )
+    assert rules.check_routed_subsets([*REVIEWS_WORLD, unknown_rule_namespace, missing_v9]) == []
+    unknown_subset = virtual_service("reviews", [{"route": [to("reviews", UNKNOWN_VALUE)]}])
+    assert rules.check_routed_subsets([*REVIEWS_WORLD, unknown_subset]) == []
+    to_v1 = virtual_service("reviews", [{"route": [to("reviews", "v1")]}])
+    unknown_version = deployment("reviews-v1", {"app": "reviews", "version": UNKNOWN_VALUE})
+    world = [unknown_version, *REVIEWS_WORLD[2:]]
+    assert rules.check_routed_subsets([*world, REVIEWS_WORLD[0], to_v1]) == []
+    unknown_selector = service("reviews", {"app": UNKNOWN_VALUE})
+    assert rules.check_routed_subsets([*REVIEWS_WORLD[1:], unknown_selector, to_v1]) == []
+
+
+def test_gateway_pod_labels_default_to_the_charts_own_name() -> None:
+    assert rules.gateway_pod_labels("", {}) == {
+        "sidecar.istio.io/inject": "true",
+        "app": "istio-ingressgateway",
+        "istio": "ingressgateway",
+        "app.kubernetes.io/name": "istio-ingressgateway",
+        "app.kubernetes.io/part-of": "istio",
+    }
+
+
+def test_gateway_pod_labels_carry_release_revision_network_and_extra_labels() -> None:
+    """Null app/istio overrides fall back to the chart's defaults and are not copied."""
+    values = {
+        "revision": "1-24",
+        "networkGateway": "network-east",
+        "labels": {"app": None, "istio": None, "team": "mesh"},
+    }
+    assert rules.gateway_pod_labels("istio-ingress", values) == {
+        "sidecar.istio.io/inject": "true",
+        "app": "istio-ingress",
+        "istio": "ingress",
+        "app.kubernetes.io/name": "istio-ingress",
+        "app.kubernetes.io/part-of": "istio",
+        "app.kubernetes.io/instance": "istio-ingress",
+        "istio.io/rev": "1-24",
+        "topology.istio.io/network": "network-east",
+        "team": "mesh",
+    }
+
+
+def gateway_release(pulumi_name: str, **props: Any) -> PolicyResource:
+    return PolicyResource(RELEASE_TYPE, pulumi_name, {"chart": "gateway", **props})
+
+
+def istio_gateway(name: str, selector: Any) -> PolicyResource:
+    props = {"metadata": {"name": name, "namespace": "bookinfo"}, "spec": {"selector": selector}}
+    return PolicyResource(GATEWAY_TYPE, f"gw-{name}", props)
+
+
+def test_every_gateway_is_judged_and_each_miss_names_every_gateway_release() -> None:
+    releases = [
+        gateway_release("rel-ingress", name="istio-ingressgateway"),
+        gateway_release("rel-edge", name="edge", values={}),
+    ]
+    gateways = [
+        istio_gateway("preview", {"istio": UNKNOWN_VALUE}),
+        istio_gateway("empty", {}),
+        istio_gateway("ingress", {"istio": "ingressgateway"}),
+        istio_gateway("public", {"istio": "public", "app": "edge"}),
+    ]
+    assert rules.check_gateway_selectors([*releases, *gateways]) == [
+        "Gateway bookinfo/empty [gw-empty]: spec.selector is empty or missing",
+        "Gateway bookinfo/public [gw-public]: spec.selector app=edge, istio=public matches no "
+        "ingress gateway pod (Release [rel-ingress] labels its pods app=istio-ingressgateway, "
+        "istio=ingressgateway; Release [rel-edge] labels its pods app=edge, istio=edge); the "
+        "gateway would accept no traffic",
+    ]
+
+
+def test_a_gateway_release_named_only_in_its_values_is_named() -> None:
+    release = gateway_release("rel", values={"name": "istio-ingressgateway"})
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([release, gateway]) == []
+
+
+def test_an_unnamed_gateway_release_reads_whole() -> None:
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([gateway_release("rel", values={}), gateway]) == [
+        "Release [rel]: name is not set, so Pulumi names the Helm release with a random suffix "
+        "and the chart derives the pods' istio label from it; set name (or values.labels.istio)",
+        "Gateway bookinfo/ingress [gw-ingress]: spec.selector istio=ingressgateway matches no "
+        "ingress gateway pod (the stack installs no Helm release of chart 'gateway'); the "
+        "gateway would accept no traffic",
+    ]
+
+
+def test_unknown_gateway_release_values_silence_the_selector_rule() -> None:
+    release = gateway_release("rel", name="edge", values={"labels": {"istio": UNKNOWN_VALUE}})
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([release, gateway]) == []
+
+
+def test_a_gateway_chart_reference_with_a_trailing_slash_is_the_gateway_chart() -> None:
+    release = gateway_release(
+        "rel", name="istio-ingressgateway", chart="oci://registry.istio.io/release/charts/gateway/"
+    )
+    gateway = istio_gateway("ingress", {"istio": "ingressgateway"})
+    assert rules.check_gateway_selectors([release, gateway]) == []
+
+
+def test_production_faults_read_whole_and_count_every_tagged_resource() -> None:
+    """Tags or tagsAll mark production; a fault of unknown shape is still a fault."""
+    vpc = PolicyResource("aws:ec2/vpc:Vpc", "network-vpc", {"tags": {"environment": "production"}})
+    bucket = PolicyResource(
+        "aws:s3/bucket:Bucket", "logs", {"tags": {}, "tagsAll": {"environment": "production"}}
+    )
+    faults = [
+        {"fault": {"delay": {"fixedDelay": "7s"}, "abort": {"httpStatus": 500}}},
+        {"fault": UNKNOWN_VALUE},
+    ]
+    vs = virtual_service("ratings", faults)
+    tail = (
+        "but the stack is production (network-vpc and 1 more carry tag environment=production); "
+        'only metadata.annotations["bookinfo-mesh/fault-injection"]: "allowed" allows that '
+        "(stack config allowFaultInjection: true sets it)"
+    )
+    ratings = "VirtualService bookinfo/ratings [vs-ratings]"
+    assert rules.check_production_faults([vpc, bucket, vs]) == [
+        f"{ratings}: spec.http[0].fault injects abort/delay {tail}",
+        f"{ratings}: spec.http[1].fault injects fault {tail}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("", "is not set"),
+        (None, "is not set"),
+        ("nginx", "has no tag or digest, so it pulls whatever :latest is at the time"),
+        ("nginx:", "has an empty tag"),
+        ("nginx:Latest", "is tagged latest, which moves; pin a version tag or a digest"),
+        (
+            "nginx@sha256:abc",
+            "has a malformed digest 'sha256:abc'; want sha256: and 64 lower-case hex characters "
+            "(or sha512: and 128)",
+        ),
+        ("nginx@sha512:" + "0123456789abcdef" * 8, None),
+    ],
+)
+def test_image_pin_problems_read_whole(image: Any, problem: str | None) -> None:
+    assert rules.image_pin_problem(image) == problem
+
+
+def test_a_bare_pods_containers_are_checked_and_unknowns_skipped() -> None:
+    pod = PolicyResource(
+        "kubernetes:core/v1:Pod",
+        "debug-pod",
+        {
+            "metadata": {"name": "debug"},
+            "spec": {
+                "initContainers": [
+                    {"name": "wait", "image": UNKNOWN_VALUE, "resources": UNKNOWN_VALUE}
+                ],
+                "containers": [{"name": "shell", "image": "busybox"}],
+            },
+        },
+    )
+    assert rules.check_images_pinned([pod]) == [
+        "Pod default/debug [debug-pod]: spec.containers[0].image 'busybox' of container "
+        "'shell' has no tag or digest, so it pulls whatever :latest is at the time"
+    ]
+    assert rules.check_resource_requests([pod]) == [
+        "Pod default/debug [debug-pod]: spec.containers[0].resources.requests of container "
+        "'shell' has no cpu or memory (or a zero one); the scheduler would place it as if it "
+        "needed nothing"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resources", "missing"),
+    [
+        ({"requests": {"cpu": 1, "memory": 134217728}}, None),
+        ({"requests": {"cpu": 0, "memory": 134217728}}, "cpu"),
+        ({"requests": {"cpu": "", "memory": ""}, "limits": {"cpu": "1", "memory": "1Gi"}}, None),
+        ({"limits": {"cpu": "", "memory": "1Gi"}}, "cpu"),
+    ],
+)
+def test_numeric_and_empty_quantities(resources: dict[str, Any], missing: str | None) -> None:
+    """Plain numbers are quantities; an empty request defers to the limit; empty is none."""
+    app = deployment("app", {"app": "app"}, containers=[{"name": "app", "resources": resources}])
+    expected = [
+        "Deployment bookinfo/app [app]: spec.template.spec.containers[0].resources.requests of "
+        f"container 'app' has no {missing} (or a zero one); the scheduler would place it as if "
+        "it needed nothing"
+    ]
+    assert rules.check_resource_requests([app]) == (expected if missing else [])
