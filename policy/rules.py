@@ -249,22 +249,26 @@ def _running_pod_labels(resources: Sequence[PolicyResource]) -> dict[str, list[M
     return running
 
 
-def _routed_destinations(vs: PolicyResource) -> Iterator[tuple[str, list[Any]]]:
-    """Route lists, plus each http rule's mirror as a one-entry list: both need a subset."""
-    yield from _route_lists(vs)
+def _routed_destinations(vs: PolicyResource) -> Iterator[tuple[str, Any]]:
+    """(field path, Destination) of every route entry, mirror and mirrors entry: all of them
+    need their subset. A mirror is itself a Destination; the others hold one."""
+    for field, route in _route_lists(vs):
+        for index, entry in enumerate(route):
+            yield f"{field}[{index}].destination", _mapping(entry).get("destination")
     for index, rule in enumerate(_items(_dig(vs.props, "spec.http"))):
         mirror = _mapping(rule).get("mirror")
         if isinstance(mirror, Mapping):
-            yield f"spec.http[{index}].mirror", [{"destination": mirror}]
+            yield f"spec.http[{index}].mirror", mirror
         for m_index, policy in enumerate(_items(_mapping(rule).get("mirrors"))):
             target = _mapping(policy).get("destination")
             if isinstance(target, Mapping):
-                yield f"spec.http[{index}].mirrors[{m_index}]", [{"destination": target}]
+                yield f"spec.http[{index}].mirrors[{m_index}].destination", target
 
 
-def _looks_like_version(subset: str) -> bool:
-    """Subsets named like versions (v1, v2-canary) promise the pods of that version."""
-    return re.fullmatch(r"v[0-9]+", subset.split("-", 1)[0]) is not None
+def _promised_version(subset: str) -> str | None:
+    """The version a subset's name promises: v2 for `v2` and `v2-canary`; None for `stable`."""
+    version = subset.split("-", 1)[0]
+    return version if re.fullmatch(r"v[0-9]+", version) else None
 
 
 def check_routed_subsets(resources: Sequence[PolicyResource]) -> list[str]:
@@ -288,67 +292,67 @@ def check_routed_subsets(resources: Sequence[PolicyResource]) -> list[str]:
         if identity is None:
             continue  # unnamed, or its namespace is not known yet: short hosts are ambiguous
         namespace = identity[0]
-        for field, route in _routed_destinations(vs):
-            for index, entry in enumerate(route):
-                destination = _mapping(_mapping(entry).get("destination"))
-                host, subset = destination.get("host"), destination.get("subset")
-                if subset is None or _has_unknown(destination) or not isinstance(host, str):
-                    continue
-                where = f"{describe(vs)}: {field}[{index}].destination.subset {subset!r}"
-                fqdn = _fqdn(host, namespace)
-                candidates = _rules_for(fqdn, by_host)
-                if not candidates:
+        for field, found in _routed_destinations(vs):
+            destination = _mapping(found)
+            host, subset = destination.get("host"), destination.get("subset")
+            if subset is None or _has_unknown(destination) or not isinstance(host, str):
+                continue
+            where = f"{describe(vs)}: {field}.subset {subset!r}"
+            fqdn = _fqdn(host, namespace)
+            candidates = _rules_for(fqdn, by_host)
+            if not candidates:
+                violations.append(
+                    f"{where} of host {host!r}: no DestinationRule has host {fqdn} "
+                    "(short names resolve in the rule's namespace); Istio answers 503"
+                )
+                continue
+            defining = [c for c in candidates if subset in c.subsets]
+            if not defining:
+                named = ", ".join(describe(c.rule) for c in candidates)
+                known = sorted({s for c in candidates for s in c.subsets})
+                violations.append(
+                    f"{where} is not defined by {named} for host {host!r} (its subsets: "
+                    f"{', '.join(known) or 'none'}); Istio answers 503"
+                )
+                continue
+            service_id = _service_of(fqdn)
+            if service_id is None or not pods_known:
+                continue
+            service = services.get(service_id)
+            if service is None:
+                violations.append(
+                    f"{where} of host {host!r}: no Service {service_id[1]} in namespace "
+                    f"{service_id[0]}, so no pod can receive its traffic"
+                )
+                continue
+            selector = _dig(service.props, "spec.selector")
+            if not isinstance(selector, Mapping):
+                continue  # a Service without selector: endpoints are managed by hand
+            for subset_rule in defining:
+                wanted = {**selector, **subset_rule.subsets[subset]}
+                selected = [
+                    labels
+                    for labels in pods.get(service_id[0], [])
+                    if all(labels.get(k) == v for k, v in wanted.items())
+                ]
+                versions = sorted({str(p["version"]) for p in selected if "version" in p})
+                promised = _promised_version(subset)
+                if promised is not None and versions and versions != [promised]:
                     violations.append(
-                        f"{where} of host {host!r}: no DestinationRule has host {fqdn} "
-                        "(short names resolve in the rule's namespace); Istio answers 503"
+                        f"{where} of host {_short(fqdn, service_id[0])!r}: its labels "
+                        f"{_labels(subset_rule.subsets[subset])} in "
+                        f"{describe(subset_rule.rule)} select pods of version "
+                        f"{', '.join(versions)}, so traffic meant for {promised} reaches "
+                        "another version"
                     )
-                    continue
-                defining = [c for c in candidates if subset in c.subsets]
-                if not defining:
-                    named = ", ".join(describe(c.rule) for c in candidates)
-                    known = sorted({s for c in candidates for s in c.subsets})
+                if not selected:
                     violations.append(
-                        f"{where} is not defined by {named} for host {host!r} (its subsets: "
-                        f"{', '.join(known) or 'none'}); Istio answers 503"
+                        f"{where} of host {_short(fqdn, service_id[0])!r} selects pods "
+                        f"labelled {_labels(wanted)} (selector of {describe(service)} "
+                        f"and subset labels of {describe(subset_rule.rule)}), but no "
+                        f"Deployment (or other workload) in namespace {service_id[0]} "
+                        "runs such pods"
                     )
-                    continue
-                service_id = _service_of(fqdn)
-                if service_id is None or not pods_known:
-                    continue
-                service = services.get(service_id)
-                if service is None:
-                    violations.append(
-                        f"{where} of host {host!r}: no Service {service_id[1]} in namespace "
-                        f"{service_id[0]}, so no pod can receive its traffic"
-                    )
-                    continue
-                selector = _dig(service.props, "spec.selector")
-                if not isinstance(selector, Mapping):
-                    continue  # a Service without selector: endpoints are managed by hand
-                for subset_rule in defining:
-                    wanted = {**selector, **subset_rule.subsets[subset]}
-                    selected = [
-                        labels
-                        for labels in pods.get(service_id[0], [])
-                        if all(labels.get(k) == v for k, v in wanted.items())
-                    ]
-                    versions = sorted({str(p["version"]) for p in selected if "version" in p})
-                    if versions and subset not in versions and _looks_like_version(subset):
-                        violations.append(
-                            f"{where} of host {_short(fqdn, service_id[0])!r}: its labels "
-                            f"{_labels(subset_rule.subsets[subset])} in "
-                            f"{describe(subset_rule.rule)} select pods of version "
-                            f"{', '.join(versions)}, so traffic meant for {subset} reaches "
-                            "another version"
-                        )
-                    if not selected:
-                        violations.append(
-                            f"{where} of host {_short(fqdn, service_id[0])!r} selects pods "
-                            f"labelled {_labels(wanted)} (selector of {describe(service)} "
-                            f"and subset labels of {describe(subset_rule.rule)}), but no "
-                            f"Deployment (or other workload) in namespace {service_id[0]} "
-                            "runs such pods"
-                        )
     return violations
 
 

@@ -884,7 +884,7 @@ def test_a_mirror_to_an_undefined_subset_is_a_violation() -> None:
         props["spec"]["http"][0]["mirror"] = {"host": "reviews", "subset": "v9"}
 
     resources = mutated(dev("all-v1"), "traffic-vs-reviews", mirror)
-    the_violation(rules.check_routed_subsets(resources), "spec.http[0].mirror", "'v9'")
+    the_violation(rules.check_routed_subsets(resources), "spec.http[0].mirror.subset 'v9'")
 
 
 # --- crafted resources: whole messages and edge cases -------------------------------------
@@ -1055,8 +1055,14 @@ def test_a_canary_subset_named_after_a_version_must_select_that_version() -> Non
     assert rules.check_routed_subsets([*REVIEWS_WORLD[:3], dr, vs]) == [
         f"{REVIEWS_VS}: spec.http[0].route[0].destination.subset 'v2-canary-1' of host "
         f"'reviews': its labels version=v1 in {REVIEWS_DR} select pods of version v1, so "
-        "traffic meant for v2-canary-1 reaches another version"
+        "traffic meant for v2 reaches another version"
     ]
+
+
+def test_a_canary_subset_selecting_the_version_it_is_named_after_passes() -> None:
+    dr = destination_rule("dr-reviews", "reviews", {"v2-canary": {"version": "v2"}})
+    vs = virtual_service("reviews", [{"route": [to("reviews", "v2-canary")]}])
+    assert rules.check_routed_subsets([*REVIEWS_WORLD[:3], dr, vs]) == []
 
 
 def test_mirrors_to_an_undefined_subset_are_violations() -> None:
@@ -1070,13 +1076,10 @@ def test_mirrors_to_an_undefined_subset_are_violations() -> None:
         }
     ]
     vs = virtual_service("reviews", http)
-    # Not asserted whole: the field path reads mirrors[1][0] where the object has mirrors[1].
-    the_violation(
-        rules.check_routed_subsets([*REVIEWS_WORLD, vs]),
-        f"{REVIEWS_VS}: spec.http[0].mirrors[1]",
-        f".destination.subset 'v9' is not defined by {REVIEWS_DR} for host 'reviews' "
-        "(its subsets: v1, v2); Istio answers 503",
-    )
+    assert rules.check_routed_subsets([*REVIEWS_WORLD, vs]) == [
+        f"{REVIEWS_VS}: spec.http[0].mirrors[1].destination.subset 'v9' is not defined by "
+        f"{REVIEWS_DR} for host 'reviews' (its subsets: v1, v2); Istio answers 503"
+    ]
 
 
 def test_the_closest_wildcard_destination_rule_applies() -> None:
