@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from model.catalogue import NAMESPACE, WORKLOADS
-from model.istio_manifests import traffic_manifests
+from model.istio_manifests import routes_from_manifests, traffic_manifests
 from model.routing import (
     Abort,
     Delay,
@@ -463,3 +464,224 @@ def test_a_user_no_rule_matches_gets_a_404_explained() -> None:
     with pytest.raises(LookupError) as caught:
         rule_for(only_jason, None)
     assert str(caught.value) == "no rule matches user None: the service would answer 404"
+
+
+# --- Istio's sample files, literally: generated objects and reading them back ----------------
+# From istio/istio 1.30.3 samples/bookinfo/networking (comments and license header dropped).
+UPSTREAM_YAML: dict[str, str] = {
+    "bookinfo-gateway.yaml": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: bookinfo
+spec:
+  hosts:
+  - "*"
+  gateways:
+  - bookinfo-gateway
+  http:
+  - match:
+    - uri:
+        exact: /productpage
+    - uri:
+        prefix: /static
+    - uri:
+        exact: /login
+    - uri:
+        exact: /logout
+    - uri:
+        prefix: /api/v1/products
+    route:
+    - destination:
+        host: productpage
+        port:
+          number: 9080
+""",
+    "virtual-service-reviews-test-v2.yaml": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+    - reviews
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    route:
+    - destination:
+        host: reviews
+        subset: v2
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+""",
+    "virtual-service-ratings-test-delay.yaml": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ratings
+spec:
+  hosts:
+  - ratings
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    fault:
+      delay:
+        percentage:
+          value: 100.0
+        fixedDelay: 7s
+    route:
+    - destination:
+        host: ratings
+        subset: v1
+  - route:
+    - destination:
+        host: ratings
+        subset: v1
+""",
+    "virtual-service-ratings-test-abort.yaml": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ratings
+spec:
+  hosts:
+  - ratings
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    fault:
+      abort:
+        percentage:
+          value: 100.0
+        httpStatus: 500
+    route:
+    - destination:
+        host: ratings
+        subset: v1
+  - route:
+    - destination:
+        host: ratings
+        subset: v1
+""",
+    "virtual-service-reviews-50-v3.yaml": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+    - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+      weight: 50
+    - destination:
+        host: reviews
+        subset: v3
+      weight: 50
+""",
+    "virtual-service-reviews-v3.yaml": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+    - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v3
+""",
+}
+
+
+def upstream_vs(file: str) -> dict[str, Any]:
+    return yaml.safe_load(UPSTREAM_YAML[file])
+
+
+@pytest.mark.parametrize(
+    ("mode", "file"),
+    [
+        ("user-v2", "virtual-service-reviews-test-v2.yaml"),
+        ("delay", "virtual-service-ratings-test-delay.yaml"),
+        ("abort", "virtual-service-ratings-test-abort.yaml"),
+        ("split50", "virtual-service-reviews-50-v3.yaml"),
+        ("v3", "virtual-service-reviews-v3.yaml"),
+    ],
+)
+def test_virtual_service_is_the_upstream_file_field_by_field(mode: str, file: str) -> None:
+    """Same fields as the sample, placed in bookinfo: a lone route carries no weight, a split
+    carries one per destination."""
+    expected = upstream_vs(file)
+    expected["metadata"]["namespace"] = "bookinfo"
+    generated = virtual_services(manifests_for(mode))[expected["metadata"]["name"]]
+    assert generated == expected
+
+
+def test_destination_rule_is_the_upstream_file_field_by_field() -> None:
+    reviews = destination_rules(manifests_for("all-v1"))["reviews"]
+    assert reviews == {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "reviews", "namespace": "bookinfo"},
+        "spec": {
+            "host": "reviews",
+            "subsets": [
+                {"name": "v1", "labels": {"version": "v1"}},
+                {"name": "v2", "labels": {"version": "v2"}},
+                {"name": "v3", "labels": {"version": "v3"}},
+            ],
+        },
+    }
+
+
+def test_routes_read_back_from_the_upstream_files() -> None:
+    """Users, faults and weights come back; the ingress VirtualService (bound to a gateway,
+    routing to a port, not a subset) is no mesh route and is skipped."""
+    table = routes_from_manifests(
+        [
+            upstream_vs("bookinfo-gateway.yaml"),
+            upstream_vs("virtual-service-reviews-50-v3.yaml"),
+            upstream_vs("virtual-service-ratings-test-delay.yaml"),
+        ]
+    )
+    assert table == {
+        "reviews": (HttpRoute((Destination("v1", 50), Destination("v3", 50))),),
+        "ratings": (
+            HttpRoute((Destination("v1", 100),), user="jason", fault=Delay("7s", 100.0)),
+            HttpRoute((Destination("v1", 100),)),
+        ),
+    }
+
+
+def test_routes_read_back_an_abort_and_a_user_match() -> None:
+    table = routes_from_manifests(
+        [
+            upstream_vs("virtual-service-ratings-test-abort.yaml"),
+            upstream_vs("virtual-service-reviews-test-v2.yaml"),
+        ]
+    )
+    assert table == {
+        "ratings": (
+            HttpRoute((Destination("v1", 100),), user="jason", fault=Abort(500, 100.0)),
+            HttpRoute((Destination("v1", 100),)),
+        ),
+        "reviews": (
+            HttpRoute((Destination("v2", 100),), user="jason"),
+            HttpRoute((Destination("v1", 100),)),
+        ),
+    }

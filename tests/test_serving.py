@@ -121,3 +121,66 @@ def test_a_hosts_namespace_comes_from_its_full_name_or_else_the_rules_own(
 def test_without_a_service_no_pod_serves_the_host() -> None:
     serving = serving_from_manifests([*REVIEWS_PODS, rule("reviews", {"v1": {"version": "v1"}})])
     assert serving == {"reviews": {"v1": ()}}
+
+
+def test_the_larger_share_comes_first_and_equal_shares_by_version_name() -> None:
+    pods = [
+        deployment("reviews", {"version": "v3", "track": "a"}, replicas=3),
+        deployment("reviews", {"version": "v2", "track": "a"}),
+        deployment("reviews", {"version": "v1", "track": "a"}),
+    ]
+    serving = serving_from_manifests(
+        [REVIEWS_SERVICE, *pods, rule("reviews", {"a": {"track": "a"}})]
+    )
+    assert serving == {"reviews": {"a": (("v3", 0.6), ("v1", 0.2), ("v2", 0.2))}}
+
+
+def test_two_deployments_of_one_version_add_up_their_replicas() -> None:
+    pods = [
+        deployment("reviews", {"version": "v1", "track": "a"}, replicas=1),
+        deployment("reviews", {"version": "v2", "track": "a"}, replicas=1),
+        deployment("reviews", {"version": "v1", "track": "b"}, replicas=2),
+    ]
+    serving = serving_from_manifests([REVIEWS_SERVICE, *pods, rule("reviews", {"all": {}})])
+    assert serving == {"reviews": {"all": (("v1", 0.75), ("v2", 0.25))}}
+
+
+def test_pods_without_a_version_label_serve_an_unnamed_version() -> None:
+    pods = [deployment("reviews", {"track": "a"}, replicas=3)]
+    serving = serving_from_manifests([REVIEWS_SERVICE, *pods, rule("reviews", {"a": {}})])
+    assert serving == {"reviews": {"a": (("", 1.0),)}}
+
+
+def unnamespaced(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj["metadata"].items() if k != "namespace"}
+    return {**obj, "metadata": meta}
+
+
+def test_objects_without_a_namespace_share_one() -> None:
+    """kubectl applies them all to the same (current) namespace, so they still select."""
+    serving = serving_from_manifests(
+        [
+            unnamespaced(REVIEWS_SERVICE),
+            *map(unnamespaced, REVIEWS_PODS),
+            unnamespaced(rule("reviews", {"v2": {"version": "v2"}})),
+        ]
+    )
+    assert serving == {"reviews": {"v2": (("v2", 1.0),)}}
+
+
+@pytest.mark.parametrize("missing", ["Service", "Deployment", "DestinationRule"])
+def test_one_object_without_a_namespace_is_apart_from_the_bookinfo_ones(missing: str) -> None:
+    objects = [REVIEWS_SERVICE, *REVIEWS_PODS, rule("reviews", {"v2": {"version": "v2"}})]
+    objects = [unnamespaced(o) if o["kind"] == missing else o for o in objects]
+    serving = serving_from_manifests(objects)
+    assert serving == {"reviews": {"v2": ()}}
+
+
+def test_a_destination_rule_without_a_host_is_served_by_no_pod() -> None:
+    hostless = {
+        "kind": "DestinationRule",
+        "metadata": {"name": "reviews", "namespace": NS},
+        "spec": {"subsets": [{"name": "v1", "labels": {"version": "v1"}}]},
+    }
+    serving = serving_from_manifests([REVIEWS_SERVICE, *REVIEWS_PODS, hostless])
+    assert serving == {"": {"v1": ()}}
