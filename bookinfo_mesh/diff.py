@@ -311,5 +311,5 @@ def update_steps(
     for urn, change in pending.items():
         steps.setdefault(depth_of(urn), []).append(change)
     ordered = [tuple(sorted(steps[n], key=lambda c: c.name)) for n in sorted(steps)]
-    deletes = None
+    deletes = tuple(c for c in changes if c.op == "delete")
     return tuple(ordered + ([deletes] if deletes else []))

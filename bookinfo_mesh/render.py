@@ -97,7 +97,8 @@ def resources_of(run: ProgramRun) -> list[dict[str, Any]]:
             "name": r.name,
             "parent": r.parent,
             "dependencies": list(r.dependencies),
-            "provider": r.provider.split("::")[0] if r.provider else None,
+            # A provider reference is "<URN>::<id>", and URNs contain "::" themselves.
+            "provider": r.provider.rsplit("::", 1)[0] if r.provider else None,
             "protect": r.protect,
             "read": r.read,
             "inputs": r.inputs,
