@@ -129,22 +129,13 @@ def test_the_corpus_has_a_bad_value_for_every_config_key() -> None:
     assert not untested, f"no corpus entry expects a problem on {untested}"
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
-def test_a_bad_config_is_refused_with_every_problem_before_any_resource(case: BadConfig) -> None:
-    run = run_program(case.stack, case.overrides)
-    assert isinstance(run.error, ConfigError), (
-        f"{case.stack} with {dict(case.overrides)} was not refused with a ConfigError "
-        f"(error: {run.error!r}; {len(run.resources)} resources registered)"
-    )
-    assert run.resources == (), (
-        f"a refused config still registered {[r.name for r in run.resources]}"
-    )
-    reported = [str(problem) for problem in run.error.problems]
-    rendered = str(run.error).splitlines()
+def assert_verdict(case: BadConfig, error: ConfigError) -> None:
+    """`error` reports exactly the corpus entry's problems: key, what it says, the value as
+    shown and what is allowed, each on a line naming the namespaced key."""
+    reported = [str(problem) for problem in error.problems]
+    rendered = str(error).splitlines()
     for expected in case.problems:
-        found = [
-            p for p in run.error.problems if p.key == expected.key and expected.says in p.message
-        ]
+        found = [p for p in error.problems if p.key == expected.key and expected.says in p.message]
         assert found, f"no problem on {expected.key} says {expected.says!r}; reported: {reported}"
         lines = [
             line
@@ -163,9 +154,30 @@ def test_a_bad_config_is_refused_with_every_problem_before_any_resource(case: Ba
             f"the message for {expected.key} does not say what is allowed "
             f"({expected.allowed!r}): {lines[0]}"
         )
-    assert len(run.error.problems) == len(case.problems), (
-        f"expected {len(case.problems)} problem(s), got {len(run.error.problems)}: {reported}"
+    assert len(error.problems) == len(case.problems), (
+        f"expected {len(case.problems)} problem(s), got {len(error.problems)}: {reported}"
     )
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
+def test_a_bad_config_is_refused_with_every_problem_before_any_resource(case: BadConfig) -> None:
+    run = run_program(case.stack, case.overrides)
+    assert isinstance(run.error, ConfigError), (
+        f"{case.stack} with {dict(case.overrides)} was not refused with a ConfigError "
+        f"(error: {run.error!r}; {len(run.resources)} resources registered)"
+    )
+    assert run.resources == (), (
+        f"a refused config still registered {[r.name for r in run.resources]}"
+    )
+    assert_verdict(case, run.error)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
+def test_the_parser_alone_gives_each_corpus_verdict(case: BadConfig) -> None:
+    """The same verdicts from parse_stack_config, as verify and promote call it (no engine)."""
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(project_config(case.stack, case.overrides))
+    assert_verdict(case, caught.value)
 
 
 # --- the declared config -------------------------------------------------------------
