@@ -213,7 +213,7 @@ def _check_split_weights(value: dict[str, int]) -> dict[str, int]:
     if unknown:
         hint = "".join(_suggest(s, subsets) for s in unknown)
         raise ValueError(
-            f"names reviews subsets {', '.join(unknown)} that have no pods; "
+            f"names reviews subsets {', '.join(map(repr, unknown))} that have no pods; "
             f"allowed subsets: {', '.join(subsets)}{hint}"
         )
     if any(w < 0 for w in value.values()):
@@ -324,9 +324,8 @@ def _check_principal_arns(value: tuple[str, ...]) -> tuple[str, ...]:
     bad = [a for a in value if not isinstance(a, str) or not _IAM_PRINCIPAL_ARN.fullmatch(a)]
     if bad:
         shown = ", ".join(repr(a) for a in bad)
-        raise ValueError(
-            f"{shown} is not an IAM role or user ARN like arn:aws:iam::123456789012:role/ci-deploy"
-        )
+        verb = "are not IAM role or user ARNs" if len(bad) > 1 else "is not an IAM role or user ARN"
+        raise ValueError(f"{shown} {verb} like arn:aws:iam::123456789012:role/ci-deploy")
     if len(set(value)) != len(value):
         raise ValueError("lists an ARN twice; each principal gets one access entry")
     return value
