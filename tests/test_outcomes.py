@@ -8,7 +8,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from model.outcomes import CohortPrediction, PageOutcome, predict_page
+from model.outcomes import (
+    CohortPrediction,
+    PageOutcome,
+    cohort_key,
+    cohort_label,
+    predict_page,
+)
 from model.routing import (
     Delay,
     Destination,
@@ -23,7 +29,6 @@ from model.routing import (
 # reviews v2 waits 10 s for ratings, v3 2.5 s, v1 never calls ratings and shows no stars.
 PRODUCTPAGE_TIMEOUT_S = 3.0
 PRODUCTPAGE_ATTEMPTS = 2
-STARS = {"v1": None, "v2": "black", "v3": "red"}
 REVIEWS_TO_RATINGS_TIMEOUT_S = {"v2": 10.0, "v3": 2.5}
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 JASON = "jason"
@@ -115,20 +120,44 @@ def test_predictions_name_the_cohorts(mode: str) -> None:
     assert anonymous.cohort != JASON, f"{mode}: anonymous visitors are called {JASON!r}"
 
 
-@pytest.mark.parametrize("mode", list(BRIEF))
-def test_descriptions_say_which_stars_the_reader_sees(mode: str) -> None:
-    for cohort in page(mode):
-        for outcome in cohort.outcomes:
-            text = outcome.describe()
-            if outcome.reviews_version is None:
-                assert "unavailable" in text, f"{mode}: reviews failure reads {text!r}"
-            elif outcome.ratings_unavailable:
-                assert RATINGS_UNAVAILABLE in text, f"{mode}: ratings failure reads {text!r}"
-            elif STARS[outcome.reviews_version] is None:
-                assert "no stars" in text, f"{mode}: v1 page reads {text!r}"
-            else:
-                color = STARS[outcome.reviews_version]
-                assert f"{color} stars" in text, f"{mode}: expected {color} stars in {text!r}"
+# The same table as the sentences render, diff and verify print: (anonymous, jason).
+BRIEF_SENTENCES: dict[str, tuple[str, str]] = {
+    "all-v1": ("reviews v1, no stars", "reviews v1, no stars"),
+    "user-v2": ("reviews v1, no stars", "reviews v2, black stars"),
+    "delay": ("reviews v1, no stars", "waits ~6 s, then reviews unavailable"),
+    "abort": ("reviews v1, no stars", f"reviews v2, '{RATINGS_UNAVAILABLE}'"),
+    "split50": (
+        "50 %: reviews v1, no stars; 50 %: reviews v3, red stars",
+        "50 %: reviews v1, no stars; 50 %: reviews v3, red stars",
+    ),
+    "v3": ("reviews v3, red stars", "reviews v3, red stars"),
+}
+
+
+@pytest.mark.parametrize("mode", list(BRIEF_SENTENCES))
+def test_each_cohorts_page_reads_as_the_brief_says(mode: str) -> None:
+    anonymous, jason = page(mode)
+    assert (anonymous.describe(), jason.describe()) == BRIEF_SENTENCES[mode]
+
+
+def test_a_cohort_is_labelled_by_who_it_is_not_by_its_name() -> None:
+    assert cohort_label(cohort_key(None)) == "not logged in"
+    assert cohort_label(cohort_key(JASON)) == "user jason"
+    # A test user may be called "anonymous", or start with the key's own prefix.
+    assert cohort_label(cohort_key("anonymous")) == "user anonymous"
+    assert cohort_label(cohort_key("user:x")) == "user user:x"
+
+
+@pytest.mark.parametrize(
+    ("wait_s", "sentence"),
+    [
+        (0.4, "reviews v1, no stars"),  # below half a second nobody notices the wait
+        (0.5, "waits ~0.5 s, then reviews v1, no stars"),
+        (1.0, "waits ~1 s, then reviews v1, no stars"),
+    ],
+)
+def test_a_wait_is_told_from_half_a_second_on(wait_s: float, sentence: str) -> None:
+    assert PageOutcome(1.0, "v1", False, wait_s).describe() == sentence
 
 
 def test_a_delay_shorter_than_productpages_timeout_only_slows_jason_down() -> None:
@@ -152,6 +181,26 @@ def test_jason_on_reviews_v3_sees_ratings_unavailable_after_its_shorter_timeout(
     expected = Seen(1.0, "v3", ratings_unavailable=True, wait_s=REVIEWS_TO_RATINGS_TIMEOUT_S["v3"])
     assert_sees(jason, [expected], "7s delay with jason on v3")
     assert_sees(anonymous, [v1()], "7s delay with jason on v3")
+
+
+@pytest.mark.parametrize(
+    ("delay", "sentence"),
+    [
+        ("2499ms", "waits ~2.5 s, then reviews v3, red stars"),
+        # A reply due exactly when the timer fires arrives after it: the timer wins.
+        ("2500ms", f"waits ~2.5 s, then reviews v3, '{RATINGS_UNAVAILABLE}'"),
+    ],
+)
+def test_a_ratings_delay_fails_reviews_v3_from_its_timeout_on(delay: str, sentence: str) -> None:
+    everyone_v1 = (HttpRoute((Destination("v1"),)),)
+    table = {
+        "productpage": everyone_v1,
+        "details": everyone_v1,
+        "reviews": (HttpRoute((Destination("v3"),)),),
+        "ratings": (HttpRoute((Destination("v1"),), fault=Delay(delay, 100.0)),),
+    }
+    anonymous, _ = predict_page(table, UPSTREAM_SERVING, JASON)
+    assert anonymous.describe() == sentence
 
 
 def test_a_half_applied_delay_splits_jasons_page_loads_by_the_retry() -> None:
