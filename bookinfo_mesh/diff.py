@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,8 +262,9 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
     return StackDiff(before, after, tuple(changes))
 
 
-def _dependency_graph(resources: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """URN -> URNs it waits for, with each component dependency expanded to its descendants."""
+def _dependency_graph(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """URN -> URNs it waits for, sorted, with each component dependency expanded to its
+    descendants."""
     children: dict[str, list[str]] = {}
     for r in resources:
         if r["parent"]:
@@ -278,38 +280,44 @@ def _dependency_graph(resources: list[dict[str, Any]]) -> dict[str, set[str]]:
         return found
 
     return {
-        r["urn"]: {d for dep in r["dependencies"] for d in with_descendants(dep)} for r in resources
+        r["urn"]: sorted({d for dep in r["dependencies"] for d in with_descendants(dep)})
+        for r in resources
     }
+
+
+def _changed_dependencies(
+    urn: str, graph: dict[str, list[str]], changed: Collection[str]
+) -> set[str]:
+    """The changed resources `urn` waits for, directly or through unchanged ones."""
+    found: set[str] = set()
+    visited, stack = {urn}, [*graph[urn]]
+    while stack:
+        dep = stack.pop()
+        if dep not in visited:
+            visited.add(dep)
+            if dep in changed:
+                found.add(dep)
+            else:
+                stack.extend(graph[dep])
+    return found
 
 
 def update_steps(
     resources: list[dict[str, Any]], changes: tuple[ResourceChange, ...]
 ) -> tuple[tuple[ResourceChange, ...], ...]:
-    """Changes grouped into steps: step n holds changes whose longest chain of changed
-    dependencies (through any resources of `resources`) has n - 1 links."""
+    """Changes grouped into steps: a step holds the changes whose changed dependencies (through
+    any resources of `resources`) are all in earlier steps."""
     graph = _dependency_graph(resources)
     pending = {c.urn: c for c in changes if c.op != "delete"}
-    depth: dict[str, int] = {}
-
-    def depth_of(urn: str, seen: frozenset[str] = frozenset()) -> int:
-        if urn not in depth:
-            # The changed resources this one waits for, found through unchanged ones too.
-            waits, stack, visited = set(), list(graph.get(urn, ())), set(seen | {urn})
-            while stack:
-                dep = stack.pop()
-                if dep in visited:
-                    continue
-                visited.add(dep)
-                if dep in pending:
-                    waits.add(dep)
-                else:
-                    stack.extend(graph.get(dep, ()))
-            depth[urn] = 1 + max((depth_of(d, seen | {urn}) for d in waits), default=0)
-        return depth[urn]
-
-    steps: dict[int, list[ResourceChange]] = {}
-    for urn, change in pending.items():
-        steps.setdefault(depth_of(urn), []).append(change)
-    ordered = [tuple(sorted(steps[n], key=lambda c: c.name)) for n in sorted(steps)]
+    waits = {urn: _changed_dependencies(urn, graph, pending) for urn in pending}
+    steps: list[tuple[ResourceChange, ...]] = []
+    done: set[str] = set()
+    while len(done) < len(pending):
+        ready = [c for urn, c in pending.items() if urn not in done and waits[urn] <= done]
+        # Expanding a dependency on a component to all of its descendants can make changes
+        # wait on each other in this graph; what is left then shares one step.
+        step = ready or [c for urn, c in pending.items() if urn not in done]
+        steps.append(tuple(sorted(step, key=lambda c: c.name)))
+        done.update(c.urn for c in step)
     deletes = tuple(c for c in changes if c.op == "delete")
-    return tuple(ordered + ([deletes] if deletes else []))
+    return tuple(steps + ([deletes] if deletes else []))

@@ -134,6 +134,49 @@ def test_update_steps_wait_for_changed_dependencies_through_components_and_uncha
     assert steps == [["alone", "istiod"], ["app", "late"], ["routes"], ["gone"]]
 
 
+def test_a_change_waits_for_every_changed_dependency_behind_shared_unchanged_ones() -> None:
+    # The walk meets b-net twice (directly and through c-cache) before it reaches a-db.
+    resources = [
+        res("a-db", VPC, {}),
+        res("b-net", VPC, {}),
+        res("c-cache", VPC, {}, ("b-net",)),
+        res("app", VPC, {}, ("a-db", "b-net", "c-cache")),
+    ]
+    changes = (change("update", "app"), change("update", "a-db"))
+    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
+    assert steps == [["a-db"], ["app"]]
+
+
+def test_a_step_follows_the_longest_chain_of_changed_dependencies() -> None:
+    resources = [
+        res("first", VPC, {}),
+        res("second", VPC, {}, ("first",)),
+        res("third", VPC, {}, ("first", "second")),  # after second, not beside it
+    ]
+    changes = (change("update", "third"), change("update", "second"), change("update", "first"))
+    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
+    assert steps == [["first"], ["second"], ["third"]]
+
+
+def test_changes_that_wait_on_each_other_through_their_component_share_a_last_step() -> None:
+    # Both children wait for the component they belong to, so each waits for the other.
+    resources = [
+        res("mesh", "bookinfo:index:IstioMesh", {}),
+        res("istiod", VPC, {}, ("mesh",), parent="mesh"),
+        res("gateway", VPC, {}, ("mesh",), parent="mesh"),
+        res("routes", VPC, {}, ("gateway",)),
+        res("alone", VPC, {}),
+    ]
+    changes = (
+        change("update", "istiod"),
+        change("update", "gateway"),
+        change("update", "routes"),
+        change("update", "alone"),
+    )
+    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
+    assert steps == [["alone"], ["gateway", "istiod", "routes"]]
+
+
 def test_no_change_is_no_step() -> None:
     assert update_steps([res("a", VPC, {})], ()) == ()
 
