@@ -271,13 +271,7 @@ def _dependency_graph(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
             children.setdefault(r["parent"], []).append(r["urn"])
 
     def with_descendants(urn: str) -> set[str]:
-        found, stack = {urn}, [urn]
-        while stack:
-            for child in children.get(stack.pop(), []):
-                if child not in found:
-                    found.add(child)
-                    stack.append(child)
-        return found
+        return {urn}.union(*(with_descendants(child) for child in children.get(urn, [])))
 
     return {
         r["urn"]: sorted({d for dep in r["dependencies"] for d in with_descendants(dep)})

@@ -82,8 +82,9 @@ def manifests_of(run: ProgramRun) -> list[dict[str, Any]]:
     objects = [dict(r.inputs) for r in run.resources if _is_manifest(r)]
 
     def order(obj: dict[str, Any]) -> tuple[int, str, str]:
-        meta = obj.get("metadata", {})
-        return KIND_ORDER.index(obj["kind"]), meta.get("namespace", ""), meta.get("name", "")
+        # Every object the program registers is named; cluster-scoped kinds have no namespace.
+        meta = obj["metadata"]
+        return KIND_ORDER.index(obj["kind"]), meta.get("namespace", ""), meta["name"]
 
     return sorted(objects, key=order)
 
@@ -112,7 +113,7 @@ def _component_of(resource: RegisteredResource, by_urn: dict[str, RegisteredReso
     current = resource
     while current.parent in by_urn:
         current = by_urn[current.parent]
-    return current.type.rsplit(":", 1)[-1]
+    return current.type.rpartition(":")[2]
 
 
 def route_cells(rules: tuple, user: str | None) -> dict[str, str]:
@@ -145,7 +146,7 @@ def summarize(run: ProgramRun, manifests: list[dict[str, Any]]) -> dict[str, Any
             counts[_component_of(resource, by_urn)][resource.type] += 1
     prefix = f"{PROJECT}:"
     config = {k.removeprefix(prefix): v for k, v in sorted(run.config.items())}
-    test_user = config.get("testUser", "")
+    test_user = config["testUser"]
     table = routes_from_manifests([m for m in manifests if m["kind"] == "VirtualService"])
     return {
         "stack": run.stack,

@@ -80,7 +80,7 @@ def traffic_manifests(table: RouteTable) -> list[dict[str, Any]]:
 def _rule_from_http(http: dict[str, Any]) -> HttpRoute:
     user = None
     for match in http.get("match") or []:
-        user = match.get("headers", {}).get(TEST_USER_HEADER, {}).get("exact")
+        user = match["headers"][TEST_USER_HEADER]["exact"]
     fault: Delay | Abort | None = None
     if "delay" in (http.get("fault") or {}):
         delay = http["fault"]["delay"]
@@ -103,5 +103,5 @@ def routes_from_manifests(virtual_services: list[dict[str, Any]]) -> RouteTable:
     return {
         vs["spec"]["hosts"][0]: tuple(_rule_from_http(h) for h in vs["spec"]["http"])
         for vs in virtual_services
-        if vs.get("spec", {}).get("gateways") is None
+        if "gateways" not in vs["spec"]
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 # The policy pack runs from policy/ in a process of its own and may be copied elsewhere,
@@ -36,8 +37,18 @@ _POD_TEMPLATES: dict[str, str] = {
 }
 # Workloads whose pods serve requests for as long as they exist (not run-to-completion).
 _SERVING = frozenset(t for t in _POD_TEMPLATES if not t.startswith("kubernetes:batch/"))
-# OCI image-spec digests: the registered algorithms and their lower-case hex lengths.
-_DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
+# An image reference as distribution/reference's grammar (reference.go) reads it:
+# [host[:port]/]path-component(/path-component)*[:tag][@digest]. The digest is taken loosely
+# here so that a malformed one gets its own message.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>.*))?"
+)
+# OCI image-spec digests: the registered algorithms, with their lower-case hex lengths.
+_PINNED_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 # A Kubernetes quantity's number and suffix ("500m", "2Gi", "1e3", "0.5").
 _QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE][+-]?[0-9]+|[a-zA-Z]*)")
 _REQUESTED = ("cpu", "memory")
@@ -210,12 +221,13 @@ def _destination_rules(
 ) -> tuple[dict[str, list[_Subsets]], bool]:
     """Host FQDN (or wildcard host) -> its DestinationRules; and whether all are known."""
     by_host: dict[str, list[_Subsets]] = {}
-    known = True
-    for rule in (r for r in resources if _is_istio(r, "DestinationRule")):
+    rules = [r for r in resources if _is_istio(r, "DestinationRule")]
+    known = not any(
+        _has_unknown(r.props.get("spec")) or _has_unknown(r.props.get("metadata")) for r in rules
+    )
+    for rule in rules:
         identity = _identity(rule)
         host = _dig(rule.props, "spec.host")
-        if _has_unknown(rule.props.get("spec")) or _has_unknown(rule.props.get("metadata")):
-            known = False
         if identity is None or not isinstance(host, str) or host == UNKNOWN:
             continue
         subsets = {
@@ -267,8 +279,8 @@ def _routed_destinations(vs: PolicyResource) -> Iterator[tuple[str, Any]]:
 
 def _promised_version(subset: str) -> str | None:
     """The version a subset's name promises: v2 for `v2` and `v2-canary`; None for `stable`."""
-    version = subset.split("-", 1)[0]
-    return version if re.fullmatch(r"v[0-9]+", version) else None
+    promise = re.match(r"(v[0-9]+)(?:-|$)", subset)
+    return promise[1] if promise else None
 
 
 def check_routed_subsets(resources: Sequence[PolicyResource]) -> list[str]:
@@ -393,7 +405,7 @@ def _is_gateway_release(resource: PolicyResource) -> bool:
     return (
         resource.type == HELM_RELEASE
         and isinstance(chart, str)
-        and chart.rstrip("/").rsplit("/", 1)[-1] == GATEWAY_CHART
+        and PurePosixPath(chart).name == GATEWAY_CHART
     )
 
 
@@ -498,22 +510,22 @@ def image_pin_problem(image: Any) -> str | None:
     """What keeps an image reference from naming one fixed image, or None if it is pinned."""
     if not isinstance(image, str) or not image:
         return "is not set"
-    name, has_digest, digest = image.partition("@")
-    if has_digest:
-        algorithm, _, hex_ = digest.partition(":")
-        length = _DIGEST_HEX_LENGTH.get(algorithm)
-        if length is None or not re.fullmatch(f"[0-9a-f]{{{length}}}", hex_):
+    reference = _IMAGE_REFERENCE.fullmatch(image)
+    if reference is None:
+        return (
+            "is not an image reference the kubelet can pull: [registry[:port]/]name[:tag]"
+            "[@digest], with a lower-case name"
+        )
+    tag, digest = reference["tag"], reference["digest"]
+    if digest is not None:
+        if not _PINNED_DIGEST.fullmatch(digest):
             return (
                 f"has a malformed digest {digest!r}; want sha256: and 64 lower-case hex "
                 "characters (or sha512: and 128)"
             )
         return None
-    last = name.rsplit("/", 1)[-1]  # a registry port (host:5000/app) is not a tag
-    if ":" not in last:
+    if tag is None:
         return "has no tag or digest, so it pulls whatever :latest is at the time"
-    tag = last.rsplit(":", 1)[1]
-    if not tag:
-        return "has an empty tag"
     if tag.lower() == "latest":  # registries treat tags case-sensitively; people do not
         return "is tagged latest, which moves; pin a version tag or a digest"
     return None

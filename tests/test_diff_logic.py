@@ -114,7 +114,8 @@ def change(op: str, name: str) -> ResourceChange:
 def test_update_steps_wait_for_changed_dependencies_through_components_and_unchanged_ones() -> None:
     resources = [
         res("mesh", "bookinfo:index:IstioMesh", {}),
-        res("istiod", VPC, {}, parent="mesh"),
+        res("control", "bookinfo:index:ControlPlane", {}, parent="mesh"),
+        res("istiod", VPC, {}, parent="control"),  # a grandchild of the component app needs
         res("base", VPC, {}, parent="mesh"),
         res("app", VPC, {}, ("mesh",)),  # a component dependency stands for its descendants
         res("routes", VPC, {}, ("app",)),
