@@ -72,21 +72,25 @@ class CohortPrediction:
 
 @dataclass(frozen=True)
 class _Attempt:
-    """One productpage -> reviews call."""
+    """One productpage -> reviews call, and the reviews version that answered it (None: the
+    call failed or timed out)."""
 
     prob: float
-    ok: bool
     elapsed_s: float
     version: str | None
     ratings_unavailable: bool
 
 
+_FAILED = (None, False)  # (version, ratings_unavailable) of a failed attempt
+
+
 def _fault_branches(rule: HttpRoute) -> list[tuple[float, Delay | Abort | None]]:
-    """(probability, fault that hit) for one request through `rule`."""
-    if rule.fault is None or rule.fault.percent <= 0:
+    """(probability, fault that hit) for one request through `rule`; a branch may have
+    probability 0, and adds nothing then."""
+    if rule.fault is None:
         return [(1.0, None)]
-    p = min(rule.fault.percent, 100.0) / 100.0
-    return [(p, rule.fault)] + ([(1.0 - p, None)] if p < 1.0 else [])
+    hit = rule.fault.percent / 100.0  # config and Istio both keep it within 0..100
+    return [(hit, rule.fault), (1.0 - hit, None)]
 
 
 def _answered_share(rule: HttpRoute, served: Mapping[str, Served]) -> float:
@@ -126,7 +130,7 @@ def _reviews_attempt(routes: RouteTable, serving: Serving, user: str | None) -> 
             # An abort, or a subset no pod serves (Envoy's 503), fails the attempt at once.
             versions = () if isinstance(fault, Abort) else reviews_served.get(dest.subset, ())
             if not versions:
-                attempts.append(_Attempt(share * f_prob, False, before, None, False))
+                attempts.append(_Attempt(share * f_prob, before, *_FAILED))
             for version, v_share in versions:
                 calls = (
                     _ratings_call(
@@ -139,11 +143,9 @@ def _reviews_attempt(routes: RouteTable, serving: Serving, user: str | None) -> 
                     elapsed = before + waited
                     prob = share * f_prob * v_share * r_prob
                     if elapsed >= PRODUCTPAGE_REVIEWS_TIMEOUT_S:
-                        attempts.append(
-                            _Attempt(prob, False, PRODUCTPAGE_REVIEWS_TIMEOUT_S, None, False)
-                        )
+                        attempts.append(_Attempt(prob, PRODUCTPAGE_REVIEWS_TIMEOUT_S, *_FAILED))
                     else:
-                        attempts.append(_Attempt(prob, True, elapsed, version, not answered))
+                        attempts.append(_Attempt(prob, elapsed, version, not answered))
     return attempts
 
 
@@ -158,7 +160,7 @@ def predict_cohort(routes: RouteTable, serving: Serving, user: str | None) -> Co
     for _ in range(PRODUCTPAGE_REVIEWS_ATTEMPTS):
         next_paths: list[tuple[float, float, _Attempt | None]] = []
         for prob, elapsed, done in paths:
-            if done is not None and done.ok:
+            if done is not None and done.version is not None:
                 next_paths.append((prob, elapsed, done))
                 continue
             next_paths.extend((prob * a.prob, elapsed + a.elapsed_s, a) for a in one)
@@ -166,7 +168,7 @@ def predict_cohort(routes: RouteTable, serving: Serving, user: str | None) -> Co
     merged: dict[tuple[str | None, bool, float], float] = defaultdict(float)
     for prob, elapsed, last in paths:
         assert last is not None
-        key = (last.version if last.ok else None, last.ratings_unavailable, round(elapsed, 1))
+        key = (last.version, last.ratings_unavailable, round(elapsed, 1))
         merged[key] += prob
     # Shares are rounded for display; one that rounds to 0 % is too rare to show.
     rounded = {key: round(share, 4) for key, share in merged.items()}

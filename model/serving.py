@@ -72,7 +72,7 @@ def serving_from_manifests(manifests: Iterable[Mapping[str, Any]]) -> dict[str, 
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         if obj.get("kind") == "Service":
-            selectors[meta.get("namespace", ""), meta.get("name", "")] = spec.get("selector") or {}
+            selectors[meta.get("namespace", ""), meta["name"]] = spec.get("selector") or {}
         elif obj.get("kind") == "Deployment":
             template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
             replicas = spec.get("replicas", 1)
@@ -88,10 +88,11 @@ def serving_from_manifests(manifests: Iterable[Mapping[str, Any]]) -> dict[str, 
         subsets = serving.setdefault(service, {})
         for subset in spec.get("subsets") or []:
             wanted = {**(selector or {}), **(subset.get("labels") or {})}
+            # A Service without a selector (or none at all) gets no endpoints from pods.
             selected = [
                 p
                 for p in pods
-                if selector is not None
+                if selector
                 and p.namespace == service_namespace
                 and all(p.labels.get(k) == v for k, v in wanted.items())
             ]

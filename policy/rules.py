@@ -107,7 +107,7 @@ def _items(value: Any) -> list[Any]:
 
 
 def _kind(resource: PolicyResource) -> str:
-    return resource.type.rsplit(":", 1)[-1]
+    return resource.type.rpartition(":")[2]
 
 
 def _is_istio(resource: PolicyResource, kind: str) -> bool:

@@ -16,6 +16,7 @@ from model.outcomes import (
     predict_page,
 )
 from model.routing import (
+    Abort,
     Delay,
     Destination,
     HttpRoute,
@@ -203,6 +204,67 @@ def test_a_ratings_delay_fails_reviews_v3_from_its_timeout_on(delay: str, senten
     assert anonymous.describe() == sentence
 
 
+EVERYONE_V1 = (HttpRoute((Destination("v1"),)),)
+
+
+def anonymous_page(reviews: tuple[HttpRoute, ...], serving: dict | None = None) -> str:
+    """What a visitor not logged in sees when these rules route reviews (ratings: all v1)."""
+    table = {
+        "productpage": EVERYONE_V1,
+        "details": EVERYONE_V1,
+        "reviews": reviews,
+        "ratings": EVERYONE_V1,
+    }
+    anonymous, _ = predict_page(table, UPSTREAM_SERVING if serving is None else serving, JASON)
+    return anonymous.describe()
+
+
+@pytest.mark.parametrize(
+    ("fault", "sentence"),
+    [
+        (Delay("2s", 100.0), "waits ~2 s, then reviews v1, no stars"),
+        (Delay("3s", 100.0), "waits ~6 s, then reviews unavailable"),
+        (
+            Delay("1s", 50.0),
+            "50 %: reviews v1, no stars; 50 %: waits ~1 s, then reviews v1, no stars",
+        ),
+        (Abort(503, 100.0), "reviews unavailable"),  # Envoy answers at once, so does the retry
+        (Abort(503, 50.0), "75 %: reviews v1, no stars; 25 %: reviews unavailable"),
+    ],
+)
+def test_a_fault_on_the_reviews_route_itself(fault: Delay | Abort, sentence: str) -> None:
+    assert anonymous_page((HttpRoute((Destination("v1"),), fault=fault),)) == sentence
+
+
+def test_a_failed_page_carries_no_ratings_error() -> None:
+    anonymous, _ = predict_page(
+        {
+            "productpage": EVERYONE_V1,
+            "details": EVERYONE_V1,
+            "reviews": (HttpRoute((Destination("v1"),), fault=Abort(503, 100.0)),),
+            "ratings": EVERYONE_V1,
+        },
+        UPSTREAM_SERVING,
+        JASON,
+    )
+    assert_sees(anonymous, [Seen(1.0, None)], "reviews aborted")
+
+
+def test_equal_shares_are_told_in_version_order_whatever_the_route_order() -> None:
+    split = (HttpRoute((Destination("v3", 50), Destination("v1", 50))),)
+    assert anonymous_page(split) == "50 %: reviews v1, no stars; 50 %: reviews v3, red stars"
+
+
+def test_a_service_no_destination_rule_serves_answers_503_for_every_subset() -> None:
+    without = {
+        service: {k: v for k, v in UPSTREAM_SERVING.items() if k != service}
+        for service in ("reviews", "ratings")
+    }
+    to_v2 = (HttpRoute((Destination("v2"),)),)
+    assert anonymous_page(to_v2, without["reviews"]) == "reviews unavailable"
+    assert anonymous_page(to_v2, without["ratings"]) == f"reviews v2, '{RATINGS_UNAVAILABLE}'"
+
+
 def test_a_half_applied_delay_splits_jasons_page_loads_by_the_retry() -> None:
     _, jason = page("delay", TrafficSettings(fault_percent=50))
     # Each attempt is delayed with probability 1/2; a delayed attempt fails after 3 s.
@@ -275,9 +337,30 @@ def test_a_full_delay_breaks_reviews_exactly_when_it_outlasts_productpages_timeo
 
 
 def test_an_outcome_too_rare_to_show_is_left_out_rather_than_shown_as_0_percent() -> None:
+    # 0.004 % of loads see the ratings error: 0.00004 rounds to 0 % at four decimals.
     _, jason = page("abort", TrafficSettings(fault_percent=0.004))
-    shares = [o.share for o in jason.outcomes]
-    assert all(s > 0 for s in shares), f"jason's outcomes include a 0 % share: {jason.describe()}"
+    assert jason.describe() == "reviews v2, black stars"
+
+
+def test_a_one_percent_delay_shows_the_retry_and_the_rare_double_failure() -> None:
+    _, jason = page("delay", TrafficSettings(fault_percent=1))
+    assert jason.describe() == (
+        "99 %: reviews v2, black stars; 0.99 %: waits ~3 s, then reviews v2, black stars; "
+        "0.01 %: waits ~6 s, then reviews unavailable"
+    )
+
+
+@pytest.mark.parametrize(
+    ("delay", "sentence"),
+    [
+        ("1240ms", "waits ~1.2 s, then reviews v2, black stars"),  # told to a tenth of a second
+        # A reply due exactly when productpage's 3 s timer fires arrives after it.
+        ("3s", "waits ~6 s, then reviews unavailable"),
+    ],
+)
+def test_jasons_wait_under_the_delay_mode(delay: str, sentence: str) -> None:
+    _, jason = page("delay", TrafficSettings(fault_delay=delay))
+    assert jason.describe() == sentence
 
 
 def test_page_outcome_reads_as_a_sentence() -> None:

@@ -202,6 +202,49 @@ def test_a_single_destination_with_an_explicit_weight_must_say_100() -> None:
     the_violation(rules.check_route_weights(resources), "[traffic-vs-details]", "sum to 50")
 
 
+def weighted(host: str, subset: str | None, weight: Any) -> dict[str, Any]:
+    return {**to(host, subset), "weight": weight}
+
+
+def test_weights_of_tcp_and_tls_routes_are_judged_like_http_ones() -> None:
+    split = [weighted("reviews", "v1", 50), weighted("reviews", None, 40)]
+    vs = PolicyResource(
+        VS_TYPE,
+        "vs-reviews",
+        {
+            "metadata": {"name": "reviews", "namespace": "bookinfo"},
+            "spec": {"tcp": [{"route": split}], "tls": [{"route": split}]},
+        },
+    )
+    tail = "sum to 90, not 100 (reviews/v1=50, reviews/-=40); traffic would not split as written"
+    assert rules.check_route_weights([vs]) == [
+        f"{REVIEWS_VS}: spec.tcp[0].route[*].weight {tail}",
+        f"{REVIEWS_VS}: spec.tls[0].route[*].weight {tail}",
+    ]
+
+
+def test_every_route_is_judged_past_unknown_single_and_non_numeric_ones() -> None:
+    http = [
+        {"route": [weighted("reviews", "v1", UNKNOWN_VALUE), weighted("reviews", "v2", 10)]},
+        {"route": [to("reviews", "v1")]},
+        {"route": [weighted("reviews", "v1", "50"), weighted("reviews", "v2", 50)]},
+        {"route": [weighted("reviews", "v1", True), weighted("reviews", "v2", 50)]},
+        {"route": [weighted("reviews", "v1", 60.5), weighted("reviews", "v2", 39.5)]},
+        {"route": [weighted("reviews", "v1", 110), weighted("reviews", "v2", -10)]},
+        {"route": [weighted("reviews", "v1", 60), weighted("reviews", "v2", 50)]},
+    ]
+    assert rules.check_route_weights([virtual_service("reviews", http)]) == [
+        f"{REVIEWS_VS}: spec.http[2].route[0].weight is '50', not a number",
+        f"{REVIEWS_VS}: spec.http[3].route[0].weight is True, not a number",
+        f"{REVIEWS_VS}: spec.http[4].route[0].weight is 60.5; Istio weights are whole numbers",
+        f"{REVIEWS_VS}: spec.http[4].route[1].weight is 39.5; Istio weights are whole numbers",
+        f"{REVIEWS_VS}: spec.http[5].route[1].weight is -10; weights are percentages from 0 "
+        "to 100",
+        f"{REVIEWS_VS}: spec.http[6].route[*].weight sum to 110, not 100 (reviews/v1=60, "
+        "reviews/v2=50); traffic would not split as written",
+    ]
+
+
 @given(st.lists(st.integers(min_value=0, max_value=100), min_size=2, max_size=4))
 def test_a_split_is_a_violation_exactly_when_its_weights_do_not_sum_to_100(
     weights: list[int],
@@ -984,6 +1027,23 @@ REVIEWS_WORLD = (
 )
 REVIEWS_VS = "VirtualService bookinfo/reviews [vs-reviews]"
 REVIEWS_DR = "DestinationRule bookinfo/reviews [dr-reviews]"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "described"),
+    [
+        ({"name": "reviews", "namespace": "bookinfo"}, "VirtualService bookinfo/reviews [vs-x]"),
+        ({"name": "reviews"}, "VirtualService default/reviews [vs-x]"),
+        ({"name": 123, "namespace": "bookinfo"}, "VirtualService [vs-x]"),
+        ({"name": "", "namespace": "bookinfo"}, "VirtualService [vs-x]"),
+        ({"name": UNKNOWN_VALUE, "namespace": "bookinfo"}, "VirtualService [vs-x]"),
+        ({"name": "reviews", "namespace": UNKNOWN_VALUE}, "VirtualService [vs-x]"),
+    ],
+)
+def test_a_resource_is_named_by_namespace_and_name_only_when_both_are_known(
+    metadata: dict[str, Any], described: str
+) -> None:
+    assert rules.describe(PolicyResource(VS_TYPE, "vs-x", {"metadata": metadata})) == described
 
 
 def test_a_route_to_a_host_without_destination_rule_reads_whole() -> None:

@@ -176,6 +176,12 @@ def test_one_object_without_a_namespace_is_apart_from_the_bookinfo_ones(missing:
     assert serving == {"reviews": {"v2": ()}}
 
 
+def test_a_service_without_a_selector_gets_no_pods_as_endpoints() -> None:
+    for selectorless in (service("reviews", {}), {**REVIEWS_SERVICE, "spec": {}}):
+        serving = serving_from_manifests([selectorless, *REVIEWS_PODS, rule("reviews", {"a": {}})])
+        assert serving == {"reviews": {"a": ()}}
+
+
 def test_a_destination_rule_without_a_host_is_served_by_no_pod() -> None:
     hostless = {
         "kind": "DestinationRule",
