@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from model.catalogue import deployed_versions
-from model.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE, plan_subnets
+from model.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE
 from model.routing import MODES, Mode, TrafficSettings, parse_duration
 from stacks.project import project_name
 
@@ -435,11 +435,6 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
                 message="must satisfy nodeMin <= nodeDesired <= nodeMax",
             )
         )
-    if has("vpc_cidr", "az_count"):
-        try:
-            plan_subnets(v["vpc_cidr"], v["az_count"])
-        except ValueError as error:
-            problems.append(ConfigProblem(key="vpcCidr", value=v["vpc_cidr"], message=str(error)))
     if has("istio_version", "kubernetes_version"):
         supported = ISTIO_KUBERNETES_SUPPORT[".".join(v["istio_version"].split(".")[:2])]
         if v["kubernetes_version"] not in supported:

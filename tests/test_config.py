@@ -21,6 +21,7 @@ from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.stack_files import load_engine_config
 from model.catalogue import DESTINATION_RULE_SUBSETS, deployed_versions
 from model.routing import MODES, Mode, route_table
+from stacks import config
 from stacks.config import (
     CONFIG_KEYS,
     PROJECT,
@@ -164,6 +165,61 @@ def test_the_parser_alone_gives_each_corpus_verdict(case: BadConfig) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(project_config(case.stack, case.overrides))
     assert_verdict(case, caught.value)
+
+
+# A prod config that trips every cross-key rule at once (the Istio/Kubernetes one aside: every
+# Kubernetes version EKS offers is one the pinned Istio supports).
+TRIPS_EVERY_CROSS_KEY_RULE = {
+    "mode": "delay",
+    "nodeMin": "3",
+    "nodeDesired": "2",
+    "endpointPublicAccessCidrs": '["0.0.0.0/1"]',
+    "endpointPrivateAccess": "false",
+    "endpointPublicAccess": "false",
+    "clusterAdmins": '["arn:aws:iam::123456789012:role/ops"]',
+    "deployers": '["arn:aws:iam::123456789012:role/ops"]',
+}
+# The problem each cross-key rule reports -> the keys whose junk silences it. The node counts
+# are compared as far as they are valid: with nodeMax junk, 3 > 2 is still wrong.
+CROSS_KEY_RULES: dict[str, set[str]] = {
+    "nodeDesired": {"nodeMin", "nodeDesired"},
+    "mode": {"production", "mode", "allowFaultInjection"},
+    "endpointPublicAccessCidrs": {"production", "endpointPublicAccessCidrs"},
+    "endpointPublicAccess": {"endpointPrivateAccess", "endpointPublicAccess"},
+    "endpointPrivateAccess": {"endpointPrivateAccess", "endpointPublicAccessCidrs"},
+    "deployers": {"clusterAdmins", "deployers"},
+}
+
+
+def test_the_config_that_trips_every_cross_key_rule_gets_each_problem_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(project_config("prod", TRIPS_EVERY_CROSS_KEY_RULE))
+    assert [p.key for p in caught.value.problems] == list(CROSS_KEY_RULES)
+
+
+JUNK = "junk\t"  # no key takes a tab: not a name, number, flag, version, CIDR or JSON
+
+
+@pytest.mark.parametrize("key", CONFIG_KEYS)
+def test_a_junk_key_is_reported_and_silences_only_the_rules_that_read_it(key: str) -> None:
+    """Each cross-key rule runs only when its keys are valid alone: junk in any one key is
+    reported on that key, and never crashes a rule that would read it."""
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(project_config("prod", {**TRIPS_EVERY_CROSS_KEY_RULE, key: JUNK}))
+    still_tripped = [problem for problem, reads in CROSS_KEY_RULES.items() if key not in reads]
+    assert [p.key for p in caught.value.problems] == [key, *still_tripped]
+
+
+def test_an_istio_release_refuses_the_kubernetes_versions_it_does_not_support(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Support tables narrow as Istio moves on; the rule must hold for the next row added.
+    monkeypatch.setitem(config.ISTIO_KUBERNETES_SUPPORT, "1.30", ("1.33", "1.34"))
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(project_config("dev", {"kubernetesVersion": "1.35"}))
+    assert [str(p) for p in caught.value.problems] == [
+        f'{PROJECT}:kubernetesVersion = "1.35": Istio 1.30.3 supports Kubernetes 1.33, 1.34'
+    ]
 
 
 # --- the declared config -------------------------------------------------------------

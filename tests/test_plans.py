@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from model.access import grants
@@ -35,12 +37,27 @@ def test_a_20_with_four_azs_fits_too() -> None:
         ("10.0.0.0/16", 1, "az count 1 must be 2..4"),
         ("10.0.0.0/16", 5, "az count 5 must be 2..4"),
         ("fd00::/56", 2, "fd00::/56 is not an IPv4 network"),
+        ("10.0.0.1/16", 2, "10.0.0.1/16 has host bits set"),
     ],
 )
 def test_an_impossible_plan_says_why(cidr: str, azs: int, message: str) -> None:
     with pytest.raises(ValueError) as caught:
         plan_subnets(cidr, azs)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("azs", range(2, 5))
+@pytest.mark.parametrize("prefix", range(16, 21))
+def test_every_vpc_and_az_count_the_config_accepts_has_a_plan(prefix: int, azs: int) -> None:
+    """Config checks vpcCidr (/16 to /20) and azCount (2 to 4) alone, relying on this."""
+    vpc = ipaddress.ip_network(f"10.0.0.0/{prefix}")
+    plan = plan_subnets(str(vpc), azs)
+    subnets = [ipaddress.ip_network(c) for p in plan for c in (p.public_cidr, p.private_cidr)]
+    assert len(plan) == azs
+    assert all(s.subnet_of(vpc) for s in subnets)
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1 :])
+    # /28 is the smallest subnet AWS allows; Elastic Load Balancing asks for at least a /27.
+    assert min(s.num_addresses for s in subnets) >= 32
 
 
 def test_every_listed_principal_gets_a_cluster_wide_admin_entry_named_by_role_and_account() -> None:

@@ -238,8 +238,7 @@ def test_every_route_is_judged_past_unknown_single_and_non_numeric_ones() -> Non
         f"{REVIEWS_VS}: spec.http[3].route[0].weight is True, not a number",
         f"{REVIEWS_VS}: spec.http[4].route[0].weight is 60.5; Istio weights are whole numbers",
         f"{REVIEWS_VS}: spec.http[4].route[1].weight is 39.5; Istio weights are whole numbers",
-        f"{REVIEWS_VS}: spec.http[5].route[1].weight is -10; weights are percentages from 0 "
-        "to 100",
+        f"{REVIEWS_VS}: spec.http[5].route[1].weight is -10; weights are percentages from 0 to 100",
         f"{REVIEWS_VS}: spec.http[6].route[*].weight sum to 110, not 100 (reviews/v1=60, "
         "reviews/v2=50); traffic would not split as written",
     ]
