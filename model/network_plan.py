@@ -28,7 +28,7 @@ class SubnetPair:
 
 def plan_subnets(vpc_cidr: str, az_count: int) -> tuple[SubnetPair, ...]:
     """Non-overlapping subnets for `az_count` AZs inside `vpc_cidr`; ValueError if impossible."""
-    vpc = ipaddress.ip_network(vpc_cidr, strict=True)
+    vpc = ipaddress.ip_network(vpc_cidr)  # strict: host bits set are an error
     if not isinstance(vpc, ipaddress.IPv4Network):
         raise ValueError(f"{vpc_cidr} is not an IPv4 network")
     low, high = VPC_PREFIX_RANGE

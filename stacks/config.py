@@ -103,14 +103,14 @@ class ConfigError(ValueError):
 
 def _suggest(value: str, allowed: tuple[str, ...] | list[str]) -> str:
     by_lower = {a.lower(): a for a in allowed}
-    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(value.lower(), list(by_lower))  # best match first
     return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
-def _one_of(value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        hint = _suggest(value, allowed) if isinstance(value, str) else ""
-        raise ValueError(f"must be one of {', '.join(allowed)}{hint}")
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    """`value` if allowed; the engine hands every config value over as a string."""
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}{_suggest(value, allowed)}")
     return value
 
 
@@ -164,11 +164,11 @@ def too_small_for_istiod(instance_type: str) -> bool:
     return size in _TOO_SMALL_SIZES or _TWO_GIB_PER_VCPU.fullmatch(instance_type) is not None
 
 
-def _check_mode(value: Any) -> Any:
+def _check_mode(value: str) -> str:
     return _one_of(value, MODES)
 
 
-def _check_nat_gateways(value: Any) -> Any:
+def _check_nat_gateways(value: str) -> str:
     return _one_of(value, ("single", "perAz"))
 
 
@@ -228,7 +228,7 @@ def _check_split_weights(value: dict[str, int]) -> dict[str, int]:
 
 def _check_vpc_cidr(value: str) -> str:
     try:
-        network = ipaddress.ip_network(value, strict=True)
+        network = ipaddress.ip_network(value)  # strict: host bits set are an error
     except ValueError as error:
         raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({error})") from None
     if str(network) != value:

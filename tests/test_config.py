@@ -222,6 +222,47 @@ def test_an_istio_release_refuses_the_kubernetes_versions_it_does_not_support(
     ]
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"faultAbortStatus": "400"},
+        {"faultAbortStatus": "599"},
+        {"faultPercent": "0"},
+        {"faultPercent": "100"},
+        {"faultDelay": "1ms"},
+        {"faultDelay": "300s"},
+        {"vpcCidr": "10.0.0.0/16"},
+        {"vpcCidr": "10.0.0.0/20", "azCount": "4"},
+        {"azCount": "2"},
+        {"nodeMin": "1", "nodeDesired": "1", "nodeMax": "1"},
+        {"nodeMin": "100", "nodeDesired": "100", "nodeMax": "100"},
+        {"testUser": "x" * 1024},
+    ],
+    ids=lambda overrides: ",".join(f"{k}={v[:12]}" for k, v in overrides.items()),
+)
+def test_the_edges_of_every_range_are_accepted(overrides: dict[str, str]) -> None:
+    parse_stack_config(project_config("dev", overrides))
+
+
+def test_a_key_without_a_value_shows_as_unset() -> None:
+    config = {k: v for k, v in project_config("dev").items() if k != "mode"}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(config)
+    assert str(caught.value.problems[0]) == (
+        f"{PROJECT}:mode = (unset): is not set, and Pulumi.yaml declares no default for it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [(78, '" ' + "x" * 77 + '"'), (79, '" ' + "x" * 58 + "... (81 characters)")],
+)
+def test_a_value_shown_longer_than_80_characters_is_cut_to_60(length: int, shown: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(project_config("dev", {"testUser": " " + "x" * (length - 1)}))
+    assert str(caught.value.problems[0]).startswith(f"{PROJECT}:testUser = {shown}: must be")
+
+
 # --- the declared config -------------------------------------------------------------
 
 
