@@ -244,13 +244,14 @@ def test_the_edges_of_every_range_are_accepted(overrides: dict[str, str]) -> Non
     parse_stack_config(project_config("dev", overrides))
 
 
-def test_a_key_without_a_value_shows_as_unset() -> None:
-    config = {k: v for k, v in project_config("dev").items() if k != "mode"}
+def test_a_key_without_a_value_shows_as_unset_and_the_keys_after_it_are_still_checked() -> None:
+    config = {k: v for k, v in project_config("dev", {"azCount": "9"}).items() if k != "mode"}
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(config)
-    assert str(caught.value.problems[0]) == (
-        f"{PROJECT}:mode = (unset): is not set, and Pulumi.yaml declares no default for it"
-    )
+    assert [str(p) for p in caught.value.problems] == [
+        f"{PROJECT}:mode = (unset): is not set, and Pulumi.yaml declares no default for it",
+        f'{PROJECT}:azCount = "9": must be 2 to 4: EKS needs two AZs, the subnet plan holds four',
+    ]
 
 
 @pytest.mark.parametrize(
