@@ -551,9 +551,7 @@ def _is_zero(quantity: Any) -> bool:
     """True for an absent, empty or zero quantity ("0", "0m", "0Gi", 0): no request at all."""
     if quantity is None or quantity == "":
         return True
-    if isinstance(quantity, (int, float)) and not isinstance(quantity, bool):
-        return quantity == 0
-    match = _QUANTITY.fullmatch(str(quantity).strip())
+    match = _QUANTITY.fullmatch(str(quantity).strip())  # a number reads as its own text
     return match is not None and float(match[1]) == 0
 
 

@@ -1410,6 +1410,8 @@ def test_a_bare_pods_containers_are_checked_and_unknowns_skipped() -> None:
     [
         ({"requests": {"cpu": 1, "memory": 134217728}}, None),
         ({"requests": {"cpu": 0, "memory": 134217728}}, "cpu"),
+        ({"requests": {"cpu": 0.0, "memory": 1e9}}, "cpu"),
+        ({"requests": {"cpu": 0.5, "memory": 1e9}}, None),
         ({"requests": {"cpu": "", "memory": ""}, "limits": {"cpu": "1", "memory": "1Gi"}}, None),
         ({"limits": {"cpu": "", "memory": "1Gi"}}, "cpu"),
     ],
