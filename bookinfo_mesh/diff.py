@@ -305,13 +305,14 @@ def update_steps(
     pending = {c.urn: c for c in changes if c.op != "delete"}
     waits = {urn: _changed_dependencies(urn, graph, pending) for urn in pending}
     steps: list[tuple[ResourceChange, ...]] = []
-    done: set[str] = set()
-    while len(done) < len(pending):
-        ready = [c for urn, c in pending.items() if urn not in done and waits[urn] <= done]
+    remaining = dict(pending)
+    while remaining:
+        ready = [c for urn, c in remaining.items() if waits[urn].isdisjoint(remaining)]
         # Expanding a dependency on a component to all of its descendants can make changes
         # wait on each other in this graph; what is left then shares one step.
-        step = ready or [c for urn, c in pending.items() if urn not in done]
+        step = ready or list(remaining.values())
         steps.append(tuple(sorted(step, key=lambda c: c.name)))
-        done.update(c.urn for c in step)
+        for change in step:
+            del remaining[change.urn]
     deletes = tuple(c for c in changes if c.op == "delete")
     return tuple(steps + ([deletes] if deletes else []))
