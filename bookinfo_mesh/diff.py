@@ -153,12 +153,12 @@ def _path(parts: list[Any]) -> str:
 
 
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """Leaf-level differences between two input dicts, as dotted paths."""
+    """Differences between two input dicts, each at the deepest path where they differ."""
     # Imported on use: deepdiff is the slowest import of the CLI and render never needs it.
     from deepdiff import DeepDiff
     from deepdiff.helper import notpresent
 
-    tree = DeepDiff(before, after, view="tree", verbose_level=2)
+    tree = DeepDiff(before, after, view="tree")
     changes = []
     for level in (lvl for group in tree.values() for lvl in group):
         path = _path(level.path(output_format="list"))

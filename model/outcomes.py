@@ -102,7 +102,8 @@ def _answered_share(rule: HttpRoute, served: Mapping[str, Served]) -> float:
 def _ratings_call(
     rule: HttpRoute, served: Mapping[str, Served], timeout_s: float
 ) -> list[tuple[float, bool, float]]:
-    """(probability, ratings answered, seconds reviews waited) for one reviews -> ratings call."""
+    """(probability, ratings answered, seconds reviews waited) for one reviews -> ratings call;
+    a branch of probability 0 adds nothing to the page."""
     reached = _answered_share(rule, served)
     branches = []
     for prob, fault in _fault_branches(rule):
@@ -114,7 +115,7 @@ def _ratings_call(
             waited = fault.seconds if isinstance(fault, Delay) else 0.0
             branches.append((prob * reached, True, waited))
             branches.append((prob * (1.0 - reached), False, waited))
-    return [b for b in branches if b[0] > 0]
+    return branches
 
 
 def _reviews_attempt(routes: RouteTable, serving: Serving, user: str | None) -> list[_Attempt]:

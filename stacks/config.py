@@ -6,7 +6,7 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -101,10 +101,31 @@ class ConfigError(ValueError):
         super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
 
 
-def _suggest(value: str, allowed: tuple[str, ...] | list[str]) -> str:
+def _closest(value: str, allowed: Sequence[str]) -> str | None:
+    """The allowed value `value` is most likely a misspelling of, ignoring case, if any."""
     by_lower = {a.lower(): a for a in allowed}
     close = difflib.get_close_matches(value.lower(), list(by_lower))  # best match first
-    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
+    return by_lower[close[0]] if close else None
+
+
+def _suggest(value: str, allowed: Sequence[str]) -> str:
+    """(did you mean 'x'?)" for a likely misspelling, else nothing."""
+    closest = _closest(value, allowed)
+    return f" (did you mean {closest!r}?)" if closest else ""
+
+
+def _suggest_each(values: Sequence[Any], allowed: Sequence[str]) -> str:
+    """(did you mean 'x' for 'y', ...?)" for the likely misspellings among several values."""
+    if len(values) == 1:
+        return _suggest(str(values[0]), allowed)
+    pairs = [(v, _closest(v, allowed)) for v in values if isinstance(v, str)]
+    meant = ", ".join(f"{closest!r} for {v!r}" for v, closest in pairs if closest)
+    return f" (did you mean {meant}?)" if meant else ""
+
+
+def _listing(items: Sequence[str], one: str, several: str) -> str:
+    """The items, comma-separated, then what is said of them, agreeing in number."""
+    return f"{', '.join(items)} {one if len(items) == 1 else several}"
 
 
 def _one_of(value: str, allowed: tuple[str, ...]) -> str:
@@ -211,7 +232,7 @@ def _check_split_weights(value: dict[str, int]) -> dict[str, int]:
     subsets = deployed_versions("reviews")
     unknown = [s for s in value if s not in subsets]
     if unknown:
-        hint = "".join(_suggest(s, subsets) for s in unknown)
+        hint = _suggest_each(unknown, subsets)
         raise ValueError(
             f"names reviews subsets {', '.join(map(repr, unknown))} that have no pods; "
             f"allowed subsets: {', '.join(subsets)}{hint}"
@@ -270,14 +291,14 @@ def _check_instance_types(value: tuple[str, ...]) -> tuple[str, ...]:
     known = ec2_instance_types()
     bad = [t for t in value if not isinstance(t, str) or t not in known]
     if bad:
-        hint = "".join(_suggest(t, sorted(known)) for t in bad if isinstance(t, str))
-        raise ValueError(
-            f"{', '.join(map(str, bad))} is not an EC2 instance type like t3.large{hint}"
+        named = _listing(
+            [str(t) for t in bad], "is not an EC2 instance type", "are not EC2 instance types"
         )
+        raise ValueError(f"{named} like t3.large{_suggest_each(bad, sorted(known))}")
     small = [t for t in value if too_small_for_istiod(t)]
     if small:
         raise ValueError(
-            f"{', '.join(small)} has under 4 GiB of memory: istiod requests "
+            f"{_listing(small, 'has', 'have')} under 4 GiB of memory: istiod requests "
             f"{ISTIOD_REQUESTS['cpu']} CPU and {ISTIOD_REQUESTS['memory']} on one node; "
             "use t3.medium, m6i.large or larger"
         )
@@ -312,7 +333,7 @@ def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
         raise ValueError("must list at least one CIDR that may reach the Kubernetes API")
     for cidr in value:
         try:
-            network = ipaddress.ip_network(cidr, strict=True)
+            network = ipaddress.ip_network(cidr)  # strict: host bits set are an error
         except (TypeError, ValueError) as error:
             raise ValueError(f"{cidr!r} is not a CIDR ({error})") from None
         if str(network) != cidr:
@@ -323,9 +344,12 @@ def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
 def _check_principal_arns(value: tuple[str, ...]) -> tuple[str, ...]:
     bad = [a for a in value if not isinstance(a, str) or not _IAM_PRINCIPAL_ARN.fullmatch(a)]
     if bad:
-        shown = ", ".join(repr(a) for a in bad)
-        verb = "are not IAM role or user ARNs" if len(bad) > 1 else "is not an IAM role or user ARN"
-        raise ValueError(f"{shown} {verb} like arn:aws:iam::123456789012:role/ci-deploy")
+        named = _listing(
+            [repr(a) for a in bad],
+            "is not an IAM role or user ARN",
+            "are not IAM role or user ARNs",
+        )
+        raise ValueError(f"{named} like arn:aws:iam::123456789012:role/ci-deploy")
     if len(set(value)) != len(value):
         raise ValueError("lists an ARN twice; each principal gets one access entry")
     return value
