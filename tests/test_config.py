@@ -424,7 +424,7 @@ def valid_configs(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
     return stack, overrides
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=2 * settings.default.max_examples)  # the config space is wide
 @given(valid_configs())
 def test_any_valid_config_parses_and_routes_only_to_subsets_with_pods_in_shares_of_100(
     stack_and_overrides: tuple[str, dict[str, str]],
@@ -449,7 +449,6 @@ def test_any_valid_config_parses_and_routes_only_to_subsets_with_pods_in_shares_
         assert got == wanted, f"split50 routes reviews {got}, config asked for {wanted}"
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.text().filter(lambda text: text not in MODES))
 def test_any_junk_mode_is_refused_with_a_message_listing_all_six_modes(junk: str) -> None:
     with pytest.raises(ConfigError) as refused:
