@@ -44,7 +44,10 @@ bench: deps
 	$(BIN)/python scripts/benchmark.py
 
 # Not part of `make test`: plants small bugs and checks the tests catch them (see README).
+# From scratch each time: mutmut's incremental rerun keeps results of tests that have changed
+# since (`.venv/bin/mutmut run` is that quicker, staler loop).
 mutation: deps
+	rm -rf mutants
 	$(BIN)/python scripts/mutation.py
 
 clean:
