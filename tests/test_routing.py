@@ -338,11 +338,12 @@ def test_split_weights_touch_no_other_mode() -> None:
         assert got == effective_upstream(mode), f"splitWeights leaked into {mode}"
 
 
-def test_zero_weights_are_dropped_from_the_split() -> None:
-    settings = TrafficSettings(split_weights={"v1": 0, "v2": 20, "v3": 80})
+def test_zero_weights_are_dropped_from_the_split_and_one_percent_is_kept() -> None:
+    settings = TrafficSettings(split_weights={"v1": 0, "v2": 1, "v3": 99})
     reviews = virtual_services(manifests_for("split50", settings))["reviews"]
-    subsets = [r["destination"]["subset"] for r in reviews["spec"]["http"][0]["route"]]
-    assert subsets == ["v2", "v3"], f"zero-weight destination kept: {subsets}"
+    assert rules_of_manifest(reviews) == (rule("reviews", {"v2": 1, "v3": 99}),), (
+        f"split50 with a 0 and a 1 % weight routes {reviews['spec']['http']}"
+    )
 
 
 def test_a_split_left_with_one_subset_routes_everything_there() -> None:
