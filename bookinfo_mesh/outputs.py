@@ -26,12 +26,27 @@ def _locked(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _names_in(out: Path) -> list[str] | None:
+    """The names in folder `out`, or None when there is no `out`.
+
+    Read in one go: another writer may swap `out` for its own between two looks, and for a
+    moment there is none; that is an absent folder, not an error.
+    """
+    try:
+        return [p.name for p in out.iterdir()]
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise OutputError(f"--out {out} is an existing file, not a folder") from None
+    except OSError as error:
+        raise OutputError(f"--out {out}: {error.strerror or error}") from None
+
+
 def check_output_dir(out: Path, expected: frozenset[str]) -> None:
     """Refuse, before any work, an `out` that write_dir could not replace safely."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is an existing file, not a folder")
-    if out.is_dir():
-        strangers = sorted(p.name for p in out.iterdir() if p.name not in expected)
+    names = _names_in(out)
+    if names is not None:
+        strangers = sorted(name for name in names if name not in expected)
         if strangers:
             raise OutputError(
                 f"--out {out} holds files a render did not write ({', '.join(strangers[:3])}); "

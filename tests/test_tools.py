@@ -13,6 +13,7 @@ import pytest
 from bookinfo_mesh.cli import EXIT_BAD_CONFIG, main
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.outputs import check_output_dir
 from bookinfo_mesh.render import RENDER_FILES, Rendered, render_run
 from bookinfo_mesh.report import diff_markdown, print_render
 from stacks.project import ROOT
@@ -160,6 +161,21 @@ def test_a_render_replaces_an_earlier_one_whole(tmp_path: Path) -> None:
     assert main(args) == 0
     assert {p.name for p in out.iterdir()} == RENDER_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "staging folders were left"
+
+
+def test_an_out_swapped_away_between_two_looks_reads_as_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer renames `out` aside just before its replacement lands: for that moment
+    there is no folder, which is no reason to refuse (the check repeats under the lock)."""
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def swapped_away(self: Path) -> Iterator[Path]:
+        raise FileNotFoundError(2, "No such file or directory", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", swapped_away)
+    check_output_dir(out, RENDER_FILES)
 
 
 def test_two_renders_into_one_out_never_mix(tmp_path: Path) -> None:
