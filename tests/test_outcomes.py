@@ -42,6 +42,9 @@ UPSTREAM_SERVING = {
     "details": {"v1": (("v1", 1.0),), "v2": ()},
 }
 
+# One rule for everyone, to v1: the routes a table starts from.
+EVERYONE_V1 = (HttpRoute((Destination("v1"),)),)
+
 
 class Seen(NamedTuple):
     """One way the page turns out: how often, which reviews, and after how long."""
@@ -168,14 +171,13 @@ def test_a_delay_shorter_than_productpages_timeout_only_slows_jason_down() -> No
 
 
 def test_jason_on_reviews_v3_sees_ratings_unavailable_after_its_shorter_timeout() -> None:
-    everyone_v1 = (HttpRoute((Destination("v1"),)),)
     table = {
-        "productpage": everyone_v1,
-        "details": everyone_v1,
-        "reviews": (HttpRoute((Destination("v3"),), user=JASON), *everyone_v1),
+        "productpage": EVERYONE_V1,
+        "details": EVERYONE_V1,
+        "reviews": (HttpRoute((Destination("v3"),), user=JASON), *EVERYONE_V1),
         "ratings": (
             HttpRoute((Destination("v1"),), user=JASON, fault=Delay("7s", 100.0)),
-            *everyone_v1,
+            *EVERYONE_V1,
         ),
     }
     anonymous, jason = predict_page(table, UPSTREAM_SERVING, JASON)
@@ -193,10 +195,9 @@ def test_jason_on_reviews_v3_sees_ratings_unavailable_after_its_shorter_timeout(
     ],
 )
 def test_a_ratings_delay_fails_reviews_v3_from_its_timeout_on(delay: str, sentence: str) -> None:
-    everyone_v1 = (HttpRoute((Destination("v1"),)),)
     table = {
-        "productpage": everyone_v1,
-        "details": everyone_v1,
+        "productpage": EVERYONE_V1,
+        "details": EVERYONE_V1,
         "reviews": (HttpRoute((Destination("v3"),)),),
         "ratings": (HttpRoute((Destination("v1"),), fault=Delay(delay, 100.0)),),
     }
@@ -204,11 +205,10 @@ def test_a_ratings_delay_fails_reviews_v3_from_its_timeout_on(delay: str, senten
     assert anonymous.describe() == sentence
 
 
-EVERYONE_V1 = (HttpRoute((Destination("v1"),)),)
-
-
-def anonymous_page(reviews: tuple[HttpRoute, ...], serving: dict | None = None) -> str:
-    """What a visitor not logged in sees when these rules route reviews (ratings: all v1)."""
+def anonymous_prediction(
+    reviews: tuple[HttpRoute, ...], serving: dict | None = None
+) -> CohortPrediction:
+    """The page a visitor not logged in gets when these rules route reviews (ratings: all v1)."""
     table = {
         "productpage": EVERYONE_V1,
         "details": EVERYONE_V1,
@@ -216,7 +216,11 @@ def anonymous_page(reviews: tuple[HttpRoute, ...], serving: dict | None = None) 
         "ratings": EVERYONE_V1,
     }
     anonymous, _ = predict_page(table, UPSTREAM_SERVING if serving is None else serving, JASON)
-    return anonymous.describe()
+    return anonymous
+
+
+def anonymous_page(reviews: tuple[HttpRoute, ...], serving: dict | None = None) -> str:
+    return anonymous_prediction(reviews, serving).describe()
 
 
 @pytest.mark.parametrize(
@@ -237,17 +241,8 @@ def test_a_fault_on_the_reviews_route_itself(fault: Delay | Abort, sentence: str
 
 
 def test_a_failed_page_carries_no_ratings_error() -> None:
-    anonymous, _ = predict_page(
-        {
-            "productpage": EVERYONE_V1,
-            "details": EVERYONE_V1,
-            "reviews": (HttpRoute((Destination("v1"),), fault=Abort(503, 100.0)),),
-            "ratings": EVERYONE_V1,
-        },
-        UPSTREAM_SERVING,
-        JASON,
-    )
-    assert_sees(anonymous, [Seen(1.0, None)], "reviews aborted")
+    aborted = (HttpRoute((Destination("v1"),), fault=Abort(503, 100.0)),)
+    assert_sees(anonymous_prediction(aborted), [Seen(1.0, None)], "reviews aborted")
 
 
 def test_equal_shares_are_told_in_version_order_whatever_the_route_order() -> None:
