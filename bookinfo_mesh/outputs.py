@@ -96,7 +96,8 @@ def write_dir(out: Path, files: Mapping[str, str], expected: frozenset[str]) -> 
 
 
 def write_file(path: Path, text: str, option: str) -> None:
-    """Write `path` by renaming a finished sibling temporary file over it."""
+    """Write `path` (UTF-8, text as given) by renaming a finished sibling temporary file over
+    it: readers see the old file or the new one. A file it replaces keeps its permissions."""
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder, not a file")
     if not path.parent.is_dir():
@@ -106,9 +107,12 @@ def write_file(path: Path, text: str, option: str) -> None:
     except OSError as error:
         raise OutputError(f"{option} {path}: {error.strerror or error}") from None
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)  # mkstemp's 0600 is for secrets; a report is not one
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode())
+        if path.exists():
+            shutil.copymode(path, tmp)
+        else:
+            Path(tmp).chmod(0o644)  # mkstemp's 0600 is for secrets; a report is not one
         Path(tmp).replace(path)
     except OSError as error:
         raise OutputError(f"{option} {path}: {error.strerror or error}") from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.render import cohort_routes
 from bookinfo_mesh.stack_files import load_engine_config, stack_file
 from model.outcomes import predict_page
@@ -251,19 +251,6 @@ def plan_promotion(
     return Promotion(path, old_text, new_text, before, after)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` whole: readers see the old file or the new one, never a part."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode())
-        shutil.copymode(path, tmp)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _tables(config: StackConfig) -> tuple[dict[str, Any], dict[str, str]]:
     """Routes per service and cohort, and the predicted page per cohort, as render has them."""
     table = route_table(config.mode, config.traffic)
@@ -317,7 +304,7 @@ def cmd_promote(args: argparse.Namespace, console: Console) -> None:
         raise CommandError(str(error), EXIT_BAD_INPUT) from None
     write = not args.dry_run and promotion.new_text != promotion.old_text
     if write:
-        write_atomically(promotion.path, promotion.new_text)
+        write_file(promotion.path, promotion.new_text, "--stack")
     print_promotion(promotion, console, written=write)
 
 

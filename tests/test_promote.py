@@ -14,7 +14,8 @@ import yaml
 from bookinfo_mesh import promote
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.engine import run_program
-from bookinfo_mesh.promote import PromoteError, plan_promotion, set_key, write_atomically
+from bookinfo_mesh.outputs import write_file
+from bookinfo_mesh.promote import PromoteError, plan_promotion, set_key
 from bookinfo_mesh.render import render_run
 from model.routing import MODES
 from stacks.config import FAULT_MODES
@@ -35,7 +36,7 @@ def project(tmp_path: Path) -> Path:
 
 def _move(root: Path, stack: str, to: str | None, weights: dict[str, int] | None = None) -> str:
     promotion = plan_promotion(stack, to, weights, root)
-    write_atomically(promotion.path, promotion.new_text)
+    write_file(promotion.path, promotion.new_text, "--stack")
     return promotion.new_text
 
 

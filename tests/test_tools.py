@@ -13,7 +13,7 @@ import pytest
 from bookinfo_mesh.cli import EXIT_BAD_CONFIG, main
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
-from bookinfo_mesh.outputs import check_output_dir
+from bookinfo_mesh.outputs import check_output_dir, write_file
 from bookinfo_mesh.render import RENDER_FILES, Rendered, render_run
 from bookinfo_mesh.report import diff_markdown, print_render
 from stacks.project import ROOT
@@ -161,6 +161,19 @@ def test_a_render_replaces_an_earlier_one_whole(tmp_path: Path) -> None:
     assert main(args) == 0
     assert {p.name for p in out.iterdir()} == RENDER_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "staging folders were left"
+
+
+def test_a_file_written_whole_keeps_the_permissions_of_the_one_it_replaces(
+    tmp_path: Path,
+) -> None:
+    kept, fresh = tmp_path / "Pulumi.dev.yaml", tmp_path / "comment.md"
+    kept.write_text("old\r\n")
+    kept.chmod(0o600)
+    write_file(kept, "mode: v3\r\nnäme\r\n", "--stack")
+    write_file(fresh, "report\n", "--markdown")
+    assert kept.read_bytes() == "mode: v3\r\nnäme\r\n".encode()  # UTF-8, line ends as given
+    assert (kept.stat().st_mode & 0o777, fresh.stat().st_mode & 0o777) == (0o600, 0o644)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pulumi.dev.yaml", "comment.md"]
 
 
 def test_an_out_swapped_away_between_two_looks_reads_as_absent(
