@@ -111,6 +111,11 @@ def change(op: str, name: str) -> ResourceChange:
     return ResourceChange(op, f"urn:{name}", VPC, name)
 
 
+def step_names(resources: list[dict[str, Any]], changes: tuple[ResourceChange, ...]) -> list:
+    """The update's steps, each as the names of its changes."""
+    return [[c.name for c in step] for step in update_steps(resources, changes)]
+
+
 def test_update_steps_wait_for_changed_dependencies_through_components_and_unchanged_ones() -> None:
     resources = [
         res("mesh", "bookinfo:index:IstioMesh", {}),
@@ -131,8 +136,12 @@ def test_update_steps_wait_for_changed_dependencies_through_components_and_uncha
         change("create", "alone"),
         change("delete", "gone"),
     )
-    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
-    assert steps == [["alone", "istiod"], ["app", "late"], ["routes"], ["gone"]]
+    assert step_names(resources, changes) == [
+        ["alone", "istiod"],
+        ["app", "late"],
+        ["routes"],
+        ["gone"],
+    ]
 
 
 def test_a_change_waits_for_every_changed_dependency_behind_shared_unchanged_ones() -> None:
@@ -144,8 +153,7 @@ def test_a_change_waits_for_every_changed_dependency_behind_shared_unchanged_one
         res("app", VPC, {}, ("a-db", "b-net", "c-cache")),
     ]
     changes = (change("update", "app"), change("update", "a-db"))
-    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
-    assert steps == [["a-db"], ["app"]]
+    assert step_names(resources, changes) == [["a-db"], ["app"]]
 
 
 def test_a_step_follows_the_longest_chain_of_changed_dependencies() -> None:
@@ -155,8 +163,7 @@ def test_a_step_follows_the_longest_chain_of_changed_dependencies() -> None:
         res("third", VPC, {}, ("first", "second")),  # after second, not beside it
     ]
     changes = (change("update", "third"), change("update", "second"), change("update", "first"))
-    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
-    assert steps == [["first"], ["second"], ["third"]]
+    assert step_names(resources, changes) == [["first"], ["second"], ["third"]]
 
 
 def test_changes_that_wait_on_each_other_through_their_component_share_a_last_step() -> None:
@@ -174,8 +181,7 @@ def test_changes_that_wait_on_each_other_through_their_component_share_a_last_st
         change("update", "routes"),
         change("update", "alone"),
     )
-    steps = [[c.name for c in step] for step in update_steps(resources, changes)]
-    assert steps == [["alone"], ["gateway", "istiod", "routes"]]
+    assert step_names(resources, changes) == [["alone"], ["gateway", "istiod", "routes"]]
 
 
 def test_no_change_is_no_step() -> None:
