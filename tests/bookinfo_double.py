@@ -289,13 +289,13 @@ def serve(double: BookinfoDouble) -> Iterator[str]:
 
     The garbage collector is off meanwhile. Verifier and double share this process, and by
     the end of the suite a full collection walks ~360,000 objects in 250-370 ms: one during a
-    run stalls every page in flight past the 0.1 s tolerance the tests scale to.
+    run stalls every page in flight past the latency tolerance, scaled down as the delays are.
     """
-    gc.disable()
     server = _Server(("127.0.0.1", 0), _handler(double))
     # A short poll, so that shutdown() at the end of each test returns at once.
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
+    gc.disable()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/productpage"
     finally:
