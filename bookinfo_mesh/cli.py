@@ -45,7 +45,7 @@ def _render(stack: str, overrides: dict[str, str], validate: bool) -> Rendered:
     rendered = render_run(run)
     if validate:
         version = rendered.summary["config"]["kubernetesVersion"]
-        violations = validate_manifests(rendered.manifests, version)
+        violations = validate_manifests(rendered.manifests, version, rendered.istio_crds_version)
         if violations:
             lines = "\n".join(f"  - {v}" for v in violations)
             raise CommandError(

@@ -8,13 +8,19 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from bookinfo_mesh.stack_files import load_engine_config
+from bookinfo_mesh.stack_files import StackFileError, load_engine_config
+from model.control_plane import ISTIO_CHART_REPO, ISTIO_CHARTS
+from stacks.config import PROJECT
 
 # The `uv` toolchain that Pulumi.yaml names arrived in Pulumi 3.139 (pulumi/pulumi#17609).
 MIN_PULUMI = (3, 139, 0)
@@ -24,6 +30,13 @@ MIN_AWS_CLI = {1: (1, 24, 0), 2: (2, 7, 0)}
 TIMEOUT_S = 20.0
 EXIT_READY, EXIT_NOT_READY = 0, 1
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# Helm finds a chart version in the repository's index; so does this check.
+ISTIO_CHART_INDEX = f"{ISTIO_CHART_REPO}/index.yaml"
+INDEX_TIMEOUT_S = 15.0
+# A released chart version in the index: no pre-release; numbers of a sane length.
+_CHART_RELEASE = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,6})")
+# The stack config keys that pin Istio releases, in the order they are reported.
+ISTIO_PIN_KEYS: tuple[str, ...] = ("istioVersion", "istioCanaryVersion")
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,113 @@ def check_kubectl() -> Check:
     return Check("kubectl", True, _dotted(version) if version else "present", required=False)
 
 
+def released_charts(index: Any) -> dict[str, set[tuple[int, int, int]]]:
+    """Chart name -> its released versions, from a Helm repository index document."""
+    entries = index.get("entries") if isinstance(index, Mapping) else None
+    if not isinstance(entries, Mapping):
+        raise ValueError("it has no `entries:` mapping, so it is not a Helm repository index")
+    released: dict[str, set[tuple[int, int, int]]] = {}
+    for chart in ISTIO_CHARTS:
+        versions = released.setdefault(chart, set())
+        chart_entries = entries.get(chart)
+        for entry in chart_entries if isinstance(chart_entries, list) else []:
+            version = str(entry.get("version", "")) if isinstance(entry, Mapping) else ""
+            if match := _CHART_RELEASE.fullmatch(version):
+                versions.add((int(match[1]), int(match[2]), int(match[3])))
+    return released
+
+
+@dataclass(frozen=True)
+class PinFinding:
+    """One Istio pin of the stack against the index: released, and is it the newest patch?"""
+
+    key: str
+    pinned: str
+    missing_from: tuple[str, ...]  # charts that have no such version
+    newest: str  # the newest patch of the pin's minor that every chart has ("" if none)
+
+    @property
+    def current(self) -> bool:
+        return not self.missing_from and self.newest == self.pinned
+
+    def __str__(self) -> str:
+        if self.missing_from:
+            return (
+                f"{self.key} {self.pinned} is not in the chart index "
+                f"({', '.join(self.missing_from)}): `pulumi preview` would fail to find it"
+            )
+        if self.newest != self.pinned:
+            return (
+                f"{self.key} {self.pinned}: {self.newest} is out; adopt patches (security ones "
+                f"above all) at once: pulumi config set {self.key} {self.newest}"
+            )
+        return f"{self.key} {self.pinned} is the newest patch of its minor"
+
+
+def pin_findings(pins: Mapping[str, str], released: Mapping[str, set]) -> list[PinFinding]:
+    """Each of the stack's Istio pins against the released chart versions."""
+    every = set.intersection(*(released[chart] for chart in ISTIO_CHARTS))
+    findings = []
+    for key, pinned in pins.items():
+        match = _CHART_RELEASE.fullmatch(pinned)
+        version = (int(match[1]), int(match[2]), int(match[3])) if match else None
+        missing = tuple(c for c in ISTIO_CHARTS if version not in released[c])
+        same_minor = [v for v in every if version and v[:2] == version[:2]]
+        newest = _dotted(max(same_minor)) if same_minor else ""
+        findings.append(PinFinding(key, pinned, missing, newest))
+    return findings
+
+
+def _fetch_index(url: str) -> Any:
+    """The parsed index document; ValueError saying in one line why there is none."""
+    try:
+        with urllib.request.urlopen(url, timeout=INDEX_TIMEOUT_S) as answer:
+            text = answer.read()
+    except urllib.error.HTTPError as error:
+        raise ValueError(f"HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise ValueError(str(error.reason)) from None
+    except OSError as error:  # a timeout while reading, a reset connection
+        raise ValueError(str(error) or type(error).__name__) from None
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"not valid YAML: {problem}") from None
+
+
+def check_istio_charts(stack: str) -> Check:
+    """The stack's Istio pins against the chart repository's index: released, and newest?
+
+    Advice, not a requirement: without a network it says it could not check.
+    """
+    name = "Istio charts"
+    try:
+        config, _ = load_engine_config(stack, None)
+    except (FileNotFoundError, StackFileError) as error:
+        return Check(name, False, f"cannot read stack {stack}: {error}", required=False)
+    pins = {key: config.get(f"{PROJECT}:{key}", "") for key in ISTIO_PIN_KEYS}
+    pins = {key: value for key, value in pins.items() if value}
+    try:
+        released = released_charts(_fetch_index(ISTIO_CHART_INDEX))
+    except ValueError as reason:
+        return Check(
+            name,
+            False,
+            f"could not check the pins against {ISTIO_CHART_INDEX} ({reason}); "
+            "`pulumi preview` still checks that each chart version exists",
+            required=False,
+        )
+    findings = pin_findings(pins, released)
+    # A pin no chart has fails `pulumi preview`; a newer patch is advice.
+    return Check(
+        name,
+        all(f.current for f in findings),
+        "; ".join(map(str, findings)),
+        required=any(f.missing_from for f in findings),
+    )
+
+
 def run_checks(stack: str) -> list[Check]:
     return [
         check_pulumi(),
@@ -152,6 +272,7 @@ def run_checks(stack: str) -> list[Check]:
         check_credentials(),
         check_region(stack),
         check_kubectl(),
+        check_istio_charts(stack),
     ]
 
 
@@ -161,8 +282,13 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         if check.ok:
             mark = "[green]ok[/]      "
         else:
-            mark = "[red]missing[/] " if check.required else "[yellow]optional[/]"
-        console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}", highlight=False)
+            mark = "[red]missing[/] " if check.required else "[yellow]note[/]    "
+        # Soft-wrapped: a command in the detail stays one line to copy.
+        console.print(
+            f"{mark} {escape(check.name)}: {escape(check.detail)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     ready = all(c.ok for c in checks if c.required)
     console.print("ready" if ready else "not ready: fix what is marked missing")
     return EXIT_READY if ready else EXIT_NOT_READY

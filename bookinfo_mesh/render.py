@@ -19,9 +19,11 @@ from model.serving import serving_from_manifests
 from stacks.config import PROJECT
 
 # The order `kubectl apply -f manifests.yaml` needs on a cluster that has Istio: the
-# namespace first, accounts before the pods that use them, subsets before routes.
+# namespace first, the revision tag's webhook before the pods it injects, accounts before
+# the pods that use them, subsets before routes.
 KIND_ORDER: tuple[str, ...] = (
     "Namespace",
+    "MutatingWebhookConfiguration",
     "ServiceAccount",
     "Service",
     "Deployment",
@@ -33,6 +35,7 @@ KIND_ORDER: tuple[str, ...] = (
 RENDER_FILES = frozenset({"resources.json", "manifests.yaml", "summary.json"})
 # Helm releases are Kubernetes resources, but not objects the program writes itself.
 _HELM = "kubernetes:helm.sh/"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,16 @@ class Rendered:
             "manifests.yaml": yaml.safe_dump_all(self.manifests, sort_keys=False, width=100),
             "summary.json": _json(self.summary),
         }
+
+    @property
+    def istio_crds_version(self) -> str:
+        """The Istio release whose base chart installs the CRDs every Istio object meets."""
+        (base,) = (
+            r["inputs"]
+            for r in self.resources
+            if r["type"] == HELM_RELEASE and r["inputs"].get("chart") == "base"
+        )
+        return str(base["version"])
 
     def write(self, out_dir: Path) -> None:
         """All three files appear together, replacing an earlier render's (OutputError if not)."""

@@ -2,10 +2,11 @@
 
 Built-in kinds are checked with kubernetes-validate's strict schemas. *.istio.io kinds are
 checked the way the API server checks a custom resource created with strict field validation,
-against the structural schemas of the Istio release in istio_schemas.json (written by
-scripts/generate_istio_schemas.py): OpenAPI types, enums, bounds, patterns and required fields;
-unknown fields (except under x-kubernetes-preserve-unknown-fields and in maps); `metadata` as a
-strict ObjectMeta; and the CRDs' CEL rules (x-kubernetes-validations), evaluated with cel-python.
+against the structural schemas of the Istio minor whose CRDs the base chart installs, in
+istio_schemas/<minor>.json (written by scripts/generate_istio_schemas.py): OpenAPI types,
+enums, bounds, patterns and required fields; unknown fields (except under
+x-kubernetes-preserve-unknown-fields and in maps); `metadata` as a strict ObjectMeta; and the
+CRDs' CEL rules (x-kubernetes-validations), evaluated with cel-python.
 """
 
 from __future__ import annotations
@@ -31,22 +32,29 @@ Schema = dict[str, Any]
 
 
 @functools.cache
-def _istio_document() -> dict[str, Any]:
-    """istio_schemas.json: {"source": {tag, commit, ...}, "schemas": {apiVersion: {kind: ...}}}."""
-    text = resources.files("bookinfo_mesh").joinpath("istio_schemas.json").read_text("utf-8")
+def _istio_document(minor: str) -> dict[str, Any]:
+    """istio_schemas/<minor>.json: {"source": {release, ...}, "schemas": {apiVersion: {kind}}}."""
+    folder = resources.files("bookinfo_mesh").joinpath("istio_schemas")
+    try:
+        text = folder.joinpath(f"{minor}.json").read_text("utf-8")
+    except FileNotFoundError:
+        known = sorted(p.name.removesuffix(".json") for p in folder.iterdir())
+        raise ValueError(
+            f"no Istio {minor} schemas; generated minors: {', '.join(known)}"
+        ) from None
     document: dict[str, Any] = json.loads(text)
     return document
 
 
-def _istio_source() -> dict[str, str]:
-    return dict(_istio_document()["source"])
+def istio_schema_source(version: str) -> str:
+    """Where the schemas of a release's minor were read: "Istio 1.31.0 CRDs (istio.io/...)"."""
+    source = _istio_document(istio_minor(version))["source"]
+    return f"Istio {source['release']} CRDs ({source['module']} {source['moduleVersion']})"
 
 
-# The JSON's recorded tag is the one place that decides the release.
-ISTIO_SCHEMA_RELEASE: str = _istio_source()["tag"]
-ISTIO_SCHEMA_SOURCE: str = (
-    f"Istio {ISTIO_SCHEMA_RELEASE} CRDs (crd-all.gen.yaml @ {_istio_source()['commit'][:7]})"
-)
+def istio_minor(version: str) -> str:
+    """The minor of an Istio release or minor: "1.31" for "1.31.2"."""
+    return ".".join(version.split(".")[:2])
 
 
 @dataclass(frozen=True)
@@ -486,18 +494,18 @@ def _root_schema(schema: Schema) -> Schema:
 
 
 @functools.cache
-def _istio_root(api_version: str, kind: str) -> Schema | None:
-    schema = _istio_document()["schemas"].get(api_version, {}).get(kind)
+def _istio_root(api_version: str, kind: str, minor: str) -> Schema | None:
+    schema = _istio_document(minor)["schemas"].get(api_version, {}).get(kind)
     return None if schema is None else _root_schema(schema)
 
 
-def _istio_violations(doc: dict[str, Any], minor: str) -> list[tuple[FieldPath, str]]:
+def _istio_violations(doc: dict[str, Any], minor: str, istio: str) -> list[tuple[FieldPath, str]]:
     """(path, reason) pairs for one *.istio.io object, sorted by path."""
     api_version, kind = doc["apiVersion"], doc["kind"]
-    schemas = _istio_document()["schemas"]
+    schemas = _istio_document(istio)["schemas"]
     if api_version not in schemas:
         return [(("apiVersion",), f"no Istio schema known for apiVersion {api_version}")]
-    root = _istio_root(api_version, kind)
+    root = _istio_root(api_version, kind, istio)
     if root is None:
         return [(("kind",), f"no Istio schema known for kind {kind} in {api_version}")]
     walk = _Walk()
@@ -899,14 +907,14 @@ def _schema_rules(schema: Schema, path: str) -> Iterator[tuple[str, Schema, Mapp
         yield from _schema_rules(schema["additionalProperties"], f"{path}{{*}}")
 
 
-def istio_cel_rule_count() -> tuple[int, int]:
+def istio_cel_rule_count(minor: str) -> tuple[int, int]:
     """(rules evaluated, rules skipped) over every Istio schema, counting each placement."""
-    skipped = len(unevaluable_cel_rules())
-    return len(_all_rules()) - skipped, skipped
+    skipped = len(unevaluable_cel_rules(minor))
+    return len(_all_rules(minor)) - skipped, skipped
 
 
 @functools.cache
-def _all_rules() -> tuple[UnevaluableRule, ...]:
+def _all_rules(minor: str) -> tuple[UnevaluableRule, ...]:
     """Every Istio CEL rule placement as (kind/version, path, rule, static problem or "")."""
     return tuple(
         UnevaluableRule(
@@ -915,18 +923,18 @@ def _all_rules() -> tuple[UnevaluableRule, ...]:
             rule["rule"],
             _static_problem(rule, node),
         )
-        for api_version, kinds in _istio_document()["schemas"].items()
+        for api_version, kinds in _istio_document(minor)["schemas"].items()
         for kind, schema in kinds.items()
         for path, node, rule in _schema_rules(schema, "")
     )
 
 
 @functools.cache
-def _unevaluable() -> tuple[UnevaluableRule, ...]:
-    return tuple(sorted(rule for rule in _all_rules() if rule.reason))
+def _unevaluable(minor: str) -> tuple[UnevaluableRule, ...]:
+    return tuple(sorted(rule for rule in _all_rules(minor) if rule.reason))
 
 
-def unevaluable_cel_rules() -> list[UnevaluableRule]:
+def unevaluable_cel_rules(minor: str) -> list[UnevaluableRule]:
     """The Istio CEL rules validation skips: (kind/version, path, rule, reason), sorted.
 
     cel-python cannot parse or lacks a function for them, or they are transition rules
@@ -935,10 +943,10 @@ def unevaluable_cel_rules() -> list[UnevaluableRule]:
     """
     crashed = [
         UnevaluableRule(kind_version, path, rule, _crashed_rules[rule])
-        for kind_version, path, rule, _ in _all_rules()
+        for kind_version, path, rule, _ in _all_rules(minor)
         if rule in _crashed_rules
     ]
-    return sorted([*_unevaluable(), *crashed])
+    return sorted([*_unevaluable(minor), *crashed])
 
 
 # ---- Entry point ----------------------------------------------------------------------------
@@ -951,14 +959,15 @@ def _jsonable(value: object) -> dict[str, Any]:
 
 
 def validate_manifests(
-    docs: Sequence[Mapping[str, Any]], kubernetes_version: str
+    docs: Sequence[Mapping[str, Any]], kubernetes_version: str, istio_version: str
 ) -> list[SchemaViolation]:
     """Schema violations of rendered manifests in document order; [] when all are valid.
 
     Built-in kinds are checked with kubernetes-validate's strict schemas for
-    `kubernetes_version` ("1.34"), *.istio.io kinds with the CRD schemas named by
-    ISTIO_SCHEMA_SOURCE (their metadata as that version's ObjectMeta); any other apiVersion
-    is itself a violation. An Istio object's violations come sorted by field path.
+    `kubernetes_version` ("1.34"), *.istio.io kinds with the CRD schemas of the minor of
+    `istio_version` (the release whose base chart installs the CRDs; their metadata as
+    that Kubernetes version's ObjectMeta); any other apiVersion is itself a violation. An
+    Istio object's violations come sorted by field path.
     """
     version = re.fullmatch(r"v?(\d+\.\d+)(?:\.\d+)?", kubernetes_version)
     if version is None:
@@ -976,7 +985,10 @@ def validate_manifests(
         elif not isinstance(doc.get("kind"), str) or not doc["kind"]:
             found = [("kind", "is required")]
         elif _is_istio(doc["apiVersion"]):
-            found = [(_field(path), reason) for path, reason in _istio_violations(doc, minor)]
+            found = [
+                (_field(path), reason)
+                for path, reason in _istio_violations(doc, minor, istio_minor(istio_version))
+            ]
         else:
             found = _kubernetes_violations(doc, minor)
         ref = _object_ref(doc, index)

@@ -23,19 +23,19 @@ from model.catalogue import (
 
 @dataclass(frozen=True)
 class BookinfoArgs:
-    """Bookinfo as upstream ships it, on the mesh of `istio_version`."""
+    """Bookinfo as upstream ships it, its sidecars from the istiod of `istio_version`."""
 
-    # Sidecars are injected at pod creation: a new version in the pod template rolls the pods
-    # onto the new istiod's proxy.
+    # The release of the revision the namespace's tag points at. Sidecars are injected at pod
+    # creation: a new version in the pod template rolls the pods onto that istiod's proxy.
     istio_version: str
 
 
 class Bookinfo(pulumi.ComponentResource):
     """Namespace with sidecar injection, the upstream workloads, Gateway and ingress routes.
 
-    Give it istiod in `depends_on`: its injection webhook must exist before pods are
-    created, or they start without sidecars, and its validation webhook checks the Istio
-    objects.
+    Give it the istiods and the revision tag in `depends_on`: the tag's injection webhook
+    must point at a running istiod before pods are created, or they start without sidecars,
+    and the validation webhook checks the Istio objects.
     """
 
     namespace: pulumi.CustomResource

@@ -1,4 +1,4 @@
-"""IstioMesh: Istio's base, istiod and gateway Helm charts, in that order."""
+"""IstioMesh: Istio's base chart, an istiod revision per minor, the revision tag, the gateway."""
 
 from __future__ import annotations
 
@@ -8,11 +8,21 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.k8s_objects import register_object
 from components.options import declared_dependencies
 from model.catalogue import INGRESS_GATEWAY_PORT, INGRESS_GATEWAY_RELEASE
+from model.control_plane import (
+    BASE_CHART,
+    GATEWAY_CHART,
+    ISTIO_CHART_REPO,
+    ISTIO_IMAGE_HUB,
+    ISTIO_NAMESPACE,
+    ISTIOD_CHART,
+    REVISION_TAG,
+    ControlPlane,
+    revision_tag_manifests,
+)
 
-ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
-ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
 # The in-tree AWS cloud provider (the only load balancer controller on this cluster) reads
 # this and makes an NLB, internet-facing by default. It ignores
@@ -31,8 +41,13 @@ GATEWAY_SERVICE_PORTS: tuple[dict[str, object], ...] = (
     },
 )
 # No metrics-server runs, so HorizontalPodAutoscalers could never read CPU and would only
-# log errors; fixed replicas instead (README, "Working as a team").
-ISTIOD_VALUES: dict[str, object] = {"autoscaleEnabled": False}
+# log errors; fixed replicas instead (README, "Working as a team"). istiod's image and the
+# proxies it injects (the gateway's too) come from ISTIO_IMAGE_HUB.
+ISTIOD_VALUES: dict[str, object] = {
+    "autoscaleEnabled": False,
+    "hub": ISTIO_IMAGE_HUB,
+    "global": {"hub": ISTIO_IMAGE_HUB},
+}
 
 
 def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
@@ -43,18 +58,19 @@ def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) ->
 
 @dataclass(frozen=True)
 class IstioMeshArgs:
-    """Which Istio release to install."""
+    """Which istiod revisions to run, and which one the tag and the gateway follow."""
 
-    istio_version: str
+    control_plane: ControlPlane
 
 
 class IstioMesh(pulumi.ComponentResource):
-    """Istio control plane and an ingress gateway behind an AWS NLB.
+    """Istio control plane revisions and an ingress gateway behind an AWS NLB.
 
     Give it the node group in `depends_on`: the charts wait for their pods to be ready.
     """
 
-    istiod: k8s.helm.v3.Release
+    istiods: list[k8s.helm.v3.Release]
+    revision_tag: list[pulumi.CustomResource]
     gateway: k8s.helm.v3.Release
     ingress_hostname: pulumi.Output[str]
 
@@ -63,14 +79,16 @@ class IstioMesh(pulumi.ComponentResource):
     ) -> None:
         super().__init__("bookinfo:index:IstioMesh", name, None, opts)
         prerequisites = declared_dependencies(opts)
+        plane = args.control_plane
 
         def chart(
             role: str,
             release: str,
             chart_name: str,
+            version: str,
             namespace: k8s.core.v1.Namespace,
             after: Sequence[pulumi.Resource],
-            values: dict | None = None,
+            values: dict,
         ) -> k8s.helm.v3.Release:
             return k8s.helm.v3.Release(
                 f"{name}-{role}",
@@ -78,10 +96,10 @@ class IstioMesh(pulumi.ComponentResource):
                 # gateway chart derives its pods' `istio` label from the release name.
                 name=release,
                 chart=chart_name,
-                version=args.istio_version,
+                version=version,
                 namespace=namespace.metadata["name"],
                 repository_opts={"repo": ISTIO_CHART_REPO},
-                values=values or {},
+                values=values,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *after]),
             )
 
@@ -95,19 +113,54 @@ class IstioMesh(pulumi.ComponentResource):
             metadata={"name": INGRESS_NAMESPACE},
             opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
         )
+        # The CRDs every revision shares, from the newest release; its default validator
+        # is served by the current revision until the canary takes its place.
         base = chart(
-            "base", "istio-base", "base", system_ns, prerequisites, {"defaultRevision": "default"}
+            "base",
+            "istio-base",
+            BASE_CHART,
+            plane.crds_from.version,
+            system_ns,
+            prerequisites,
+            {"defaultRevision": plane.current.name},
         )
-        # istiod's chart expects the CRDs that only the base chart installs.
-        self.istiod = chart("istiod", "istiod", "istiod", system_ns, [base], dict(ISTIOD_VALUES))
-        # The gateway's image is "auto": istiod's injection webhook fills it in.
+        # One release per minor, named by its revision: a patch upgrades it in place, a
+        # minor is a canary beside it. istiod expects the CRDs that only base installs.
+        by_revision = {
+            revision.name: chart(
+                f"istiod-{revision.name}",
+                f"istiod-{revision.name}",
+                ISTIOD_CHART,
+                revision.version,
+                system_ns,
+                [base],
+                {"revision": revision.name, **ISTIOD_VALUES},
+            )
+            for revision in plane.revisions
+        }
+        self.istiods = list(by_revision.values())
+        # The tag's webhook sends pods to its revision's istiod, which must be running.
+        self.revision_tag = [
+            register_object(
+                f"{name}-tag-{REVISION_TAG}-{manifest['kind'].lower()}",
+                manifest,
+                pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[system_ns, by_revision[plane.workloads.name]],
+                ),
+            )
+            for manifest in revision_tag_manifests(REVISION_TAG, plane.workloads)
+        ]
+        # The gateway's image is "auto": its revision's injection webhook fills it in.
         self.gateway = chart(
             "gateway",
             INGRESS_GATEWAY_RELEASE,
-            "gateway",
+            GATEWAY_CHART,
+            plane.gateway.version,
             ingress_ns,
-            [self.istiod],
+            [by_revision[plane.gateway.name]],
             {
+                "revision": plane.gateway.name,
                 "service": {
                     "annotations": dict(NLB_ANNOTATIONS),
                     "ports": [dict(p) for p in GATEWAY_SERVICE_PORTS],

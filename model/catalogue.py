@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.control_plane import ISTIO_IMAGE_HUB, REVISION_LABEL, REVISION_TAG
+
 NAMESPACE = "bookinfo"
 SERVICE_PORT = 9080
-# Upstream samples/bookinfo/platform/kube/bookinfo.yaml at Istio 1.30.x.
-IMAGE_REGISTRY = "registry.istio.io/release"
+# Upstream samples/bookinfo/platform/kube/bookinfo.yaml at Istio 1.30.x and 1.31.0 runs these
+# images from registry.istio.io/release, which Istio retires in late 2026 and tells users to
+# leave for docker.io/istio (control_plane.ISTIO_IMAGE_HUB); the sample named the same
+# images there until istio/istio#59364 (2026-03-24).
+IMAGE_REGISTRY = ISTIO_IMAGE_HUB
 IMAGE_TAG = "1.20.3"
 
 # Order matters only for readability of rendered output: leaves first, like upstream.
@@ -42,8 +47,9 @@ GATEWAY_NAME = "bookinfo-gateway"
 INGRESS_VIRTUAL_SERVICE_NAME = "bookinfo"
 
 TEST_USER_HEADER = "end-user"
-# Pod-template annotation carrying the Istio release: changing it rolls the pods, so each
-# istioVersion bump re-injects sidecars from the new istiod instead of leaving old proxies.
+# Pod-template annotation carrying the Istio release the revision tag points at: changing it
+# rolls the pods, so a patch or a moved tag re-injects sidecars from the new istiod instead
+# of leaving old proxies.
 ISTIO_VERSION_ANNOTATION = "bookinfo-mesh/istio-version"
 
 
@@ -114,11 +120,14 @@ def _metadata(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]
 
 
 def namespace_manifest() -> dict[str, Any]:
-    """The namespace, labelled so istiod injects a sidecar into every Bookinfo pod."""
+    """The namespace, following the revision tag: its istiod injects every Bookinfo pod.
+
+    Not `istio-injection: enabled`, which names no revision and would outrank the tag.
+    """
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": {"istio-injection": "enabled"}},
+        "metadata": {"name": NAMESPACE, "labels": {REVISION_LABEL: REVISION_TAG}},
     }
 
 

@@ -1,10 +1,9 @@
-"""Compacts Istio's crd-all.gen.yaml into bookinfo_mesh/istio_schemas.json.
+"""Compacts a release's crd-all.gen.yaml into bookinfo_mesh/istio_schemas/<minor>.json.
 
-Usage (crd-all.gen.yaml read from an istio/istio checkout at the release tag):
+Usage, for a minor of model.istio_releases.ISTIO_MINORS (needs `go` and the Go module proxy,
+which serves istio.io/istio at the release as the module version recorded there):
 
-    git --git-dir=<istio.git> show 1.30.3:manifests/charts/base/files/crd-all.gen.yaml > crds.yaml
-    python scripts/generate_istio_schemas.py crds.yaml --tag 1.30.3 \\
-        --commit 56df41f63e513f834c9a3af33d8aed82d1d961f2 --out bookinfo_mesh/istio_schemas.json
+    .venv/bin/python scripts/generate_istio_schemas.py 1.31
 
 Only what structural validation needs is kept; descriptions go. The output is a pure function
 of the input and the arguments (sorted keys, no indent), so regenerating gives the same bytes.
@@ -14,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,9 +21,12 @@ from typing import Any
 
 import yaml
 
+from model.istio_releases import ISTIO_MINORS
+
 SOURCE_PATH = "manifests/charts/base/files/crd-all.gen.yaml"
 GENERATOR = "scripts/generate_istio_schemas.py"
-REPOSITORY = "istio/istio"
+MODULE = "istio.io/istio"
+OUT_DIR = Path(__file__).resolve().parent.parent / "bookinfo_mesh" / "istio_schemas"
 
 # Keywords whose value is a schema, or a list or a map of schemas.
 _SCHEMA_KEYWORDS = frozenset({"items", "not", "additionalProperties"})
@@ -82,8 +84,8 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def generate(crds: Iterable[Any], tag: str, commit: str) -> str:
-    """The JSON text of istio_schemas.json for the CRD documents of crd-all.gen.yaml."""
+def generate(crds: Iterable[Any], release: str, module_version: str) -> str:
+    """The JSON text of a minor's schemas file for the CRD documents of crd-all.gen.yaml."""
     schemas: dict[str, dict[str, Any]] = {}
     dropped: set[str] = set()
     for crd in crds:
@@ -105,29 +107,45 @@ def generate(crds: Iterable[Any], tag: str, commit: str) -> str:
     # The provenance stays first (json.dumps keeps insertion order; everything below is sorted).
     document = {
         "source": {
-            "commit": commit,
             "generator": GENERATOR,
+            "module": MODULE,
+            "moduleVersion": module_version,
             "path": SOURCE_PATH,
-            "repository": REPOSITORY,
-            "tag": tag,
+            "release": release,
         },
         "schemas": _sorted(schemas),
     }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
+def module_dir(module_version: str) -> Path:
+    """The folder of istio.io/istio at `module_version` in Go's module cache (downloaded)."""
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"{MODULE}@{module_version}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = json.loads(done.stdout or "{}")
+    if done.returncode != 0 or "Dir" not in found:
+        raise SystemExit(
+            f"go mod download {MODULE}@{module_version}: {found.get('Error', done.stderr)}"
+        )
+    return Path(found["Dir"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("crds", type=Path, help=f"the release's {SOURCE_PATH}")
-    parser.add_argument("--tag", required=True, help="Istio release tag, e.g. 1.30.3")
-    parser.add_argument("--commit", required=True, help="the 40-hex commit the tag points to")
-    parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    parser.add_argument("minor", choices=sorted(ISTIO_MINORS), help="Istio minor, e.g. 1.31")
     args = parser.parse_args(argv)
-    if not re.fullmatch(r"[0-9a-f]{40}", args.commit):
-        parser.error(f"--commit must be 40 lowercase hex digits, not {args.commit!r}")
-    with args.crds.open(encoding="utf-8") as stream:
+    minor = ISTIO_MINORS[args.minor]
+    crds_file = module_dir(minor.module_version) / SOURCE_PATH
+    with crds_file.open(encoding="utf-8") as stream:
         crds = list(yaml.load_all(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    args.out.write_text(generate(crds, args.tag, args.commit), encoding="utf-8")
+    OUT_DIR.mkdir(exist_ok=True)
+    out = OUT_DIR / f"{minor.minor}.json"
+    out.write_text(generate(crds, minor.files_read_at, minor.module_version), encoding="utf-8")
+    print(f"wrote {out.relative_to(OUT_DIR.parent.parent)}")
 
 
 if __name__ == "__main__":

@@ -22,20 +22,19 @@ from pydantic import (
 )
 
 from model.catalogue import deployed_versions
+from model.control_plane import CANARY_STAGES, CanaryStage, ControlPlane, Revision
+from model.istio_releases import (
+    MAX_CANARY_MINOR_JUMP,
+    IstioRelease,
+    parse_release,
+    supported_kubernetes,
+)
 from model.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE
 from model.routing import MODES, Mode, TrafficSettings, parse_duration
 from stacks.project import project_name
 
 PROJECT = project_name()  # Pulumi.yaml decides it
 
-# Istio minor -> the Kubernetes minors it supports (istio.io supportStatus). Add a row only
-# after checking that table; the Helm charts are pinned to the exact istioVersion.
-ISTIO_KUBERNETES_SUPPORT: dict[str, tuple[str, ...]] = {
-    "1.30": ("1.32", "1.33", "1.34", "1.35", "1.36"),
-}
-# Every released patch of the supported minors (istio/istio git tags, no pre-releases). A pin
-# outside this list names a chart version that does not exist, and `pulumi up` would fail.
-ISTIO_RELEASES: tuple[str, ...] = ("1.30.0", "1.30.1", "1.30.2", "1.30.3")
 # Kubernetes minors EKS offers (standard or extended support) in late 2026.
 EKS_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.32", "1.33", "1.34", "1.35", "1.36")
 FAULT_MODES: tuple[Mode, ...] = (Mode.DELAY, Mode.ABORT)
@@ -52,7 +51,6 @@ _HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 # 1024 characters the cookie is about 1.3 KB; productpage forwards it and "end-user: <name>"
 # on every call, far inside Envoy's 60 KiB of request headers (Istio 1.30 keeps the default).
 TEST_USER_MAX_LENGTH = 1024
-_PINNED_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 # What an EKS access entry accepts: an IAM role or user of an account, in any AWS partition
 # (arn:aws, arn:aws-cn, arn:aws-us-gov), with an optional path (role/ci/preview).
 _IAM_PRINCIPAL_ARN = re.compile(
@@ -314,18 +312,17 @@ def _check_node_count(value: int) -> int:
 
 
 def _check_istio_version(value: str) -> str:
-    match = _PINNED_VERSION.fullmatch(value)
-    if not match or f"{match[1]}.{match[2]}" not in ISTIO_KUBERNETES_SUPPORT:
-        raise ValueError(
-            "must pin an exact Istio release (no 'latest', no range) of a supported minor: "
-            + ", ".join(f"{m}.x" for m in ISTIO_KUBERNETES_SUPPORT)
-        )
-    if value not in ISTIO_RELEASES:
-        raise ValueError(
-            f"is not a released Istio version; released {', '.join(ISTIO_KUBERNETES_SUPPORT)}.x "
-            f"patches: {', '.join(ISTIO_RELEASES)}"
-        )
+    parse_release(value)
     return value
+
+
+def _check_canary_version(value: str) -> str:
+    """An exact release like istioVersion, or "" for no canary."""
+    return _check_istio_version(value) if value else value
+
+
+def _check_canary_stage(value: str) -> str:
+    return _one_of(value, CANARY_STAGES)
 
 
 def _check_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -399,6 +396,12 @@ class StackConfig(BaseModel):
     istio_version: Annotated[str, AfterValidator(_check_istio_version)] = Field(
         alias="istioVersion"
     )
+    istio_canary_version: Annotated[str, AfterValidator(_check_canary_version)] = Field(
+        alias="istioCanaryVersion"
+    )
+    istio_canary_stage: Annotated[CanaryStage, BeforeValidator(_check_canary_stage)] = Field(
+        alias="istioCanaryStage"
+    )
     production: ConfigBool
     allow_fault_injection: ConfigBool = Field(alias="allowFaultInjection")
     endpoint_public_access_cidrs: Annotated[
@@ -422,6 +425,16 @@ class StackConfig(BaseModel):
         )
 
     @property
+    def control_plane(self) -> ControlPlane:
+        """The istiod revisions to run and who follows which (model.control_plane)."""
+        canary = self.istio_canary_version
+        return ControlPlane(
+            current=Revision(parse_release(self.istio_version)),
+            canary=Revision(parse_release(canary)) if canary else None,
+            stage=self.istio_canary_stage,
+        )
+
+    @property
     def ami_type(self) -> str:
         """Amazon Linux 2023 (AL2 has no AMIs for these Kubernetes versions) for the nodes' CPU."""
         arm = is_arm_instance_type(self.node_instance_types[0])
@@ -442,6 +455,69 @@ def _too_open(cidrs: tuple[str, ...]) -> bool:
     return any(n.prefixlen < PRODUCTION_MIN_PREFIX for n in merged)
 
 
+def _control_plane_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
+    """A canary that can take over from istioVersion, and a Kubernetes both of them support."""
+    problems: list[ConfigProblem] = []
+    canary_text = v.get("istio_canary_version")
+    stage = v.get("istio_canary_stage")
+    if canary_text == "" and stage not in (None, CanaryStage.INSTALLED):
+        who = "the Bookinfo namespace's revision tag" + (
+            " and the gateway" if stage is CanaryStage.GATEWAY else ""
+        )
+        problems.append(
+            ConfigProblem(
+                key="istioCanaryStage",
+                value=stage.value,
+                message=f"points {who} at a canary revision that is not installed; set "
+                "istioCanaryVersion, or istioCanaryStage back to installed",
+            )
+        )
+    if "istio_version" not in v:
+        return problems
+    current = parse_release(v["istio_version"])
+    releases: list[IstioRelease] = [current]
+    if canary_text:
+        canary = parse_release(canary_text)
+        message = _canary_problem(current, canary)
+        if message:
+            problems.append(
+                ConfigProblem(key="istioCanaryVersion", value=canary_text, message=message)
+            )
+        else:
+            releases.append(canary)
+    if "kubernetes_version" in v:
+        for release in releases:
+            supported = supported_kubernetes(release)
+            if v["kubernetes_version"] not in supported:
+                problems.append(
+                    ConfigProblem(
+                        key="kubernetesVersion",
+                        value=v["kubernetes_version"],
+                        message=f"Istio {release} supports Kubernetes " + ", ".join(supported),
+                    )
+                )
+    return problems
+
+
+def _canary_problem(current: IstioRelease, canary: IstioRelease) -> str:
+    """Why `canary` cannot run beside `current` as the next revision; "" if it can."""
+    jump = canary.minor_number - current.minor_number
+    if canary.major != current.major or jump < 0:
+        return f"is older than istioVersion {current}; a canary is the newer minor"
+    if jump == 0:
+        return (
+            f"is a patch of istioVersion's minor {current.minor}; patches are in-place "
+            f"upgrades: set istioVersion to {canary} instead"
+        )
+    if jump > MAX_CANARY_MINOR_JUMP:
+        return (
+            f"is {jump} minors past istioVersion {current}; a canary upgrade jumps at most "
+            f"{MAX_CANARY_MINOR_JUMP}, so go through {current.major}."
+            f"{current.minor_number + MAX_CANARY_MINOR_JUMP} first"
+        )
+    return ""
+
+
 def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
     """Checks that involve several keys; each runs when all of its keys are valid alone."""
     problems: list[ConfigProblem] = []
@@ -459,17 +535,7 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
                 message="must satisfy nodeMin <= nodeDesired <= nodeMax",
             )
         )
-    if has("istio_version", "kubernetes_version"):
-        supported = ISTIO_KUBERNETES_SUPPORT[".".join(v["istio_version"].split(".")[:2])]
-        if v["kubernetes_version"] not in supported:
-            problems.append(
-                ConfigProblem(
-                    key="kubernetesVersion",
-                    value=v["kubernetes_version"],
-                    message=f"Istio {v['istio_version']} supports Kubernetes "
-                    + ", ".join(supported),
-                )
-            )
+    problems += _control_plane_problems(v)
     if (
         has("production", "mode", "allow_fault_injection")
         and v["production"]

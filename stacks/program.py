@@ -93,9 +93,10 @@ def build(config: StackConfig) -> None:
         opts=pulumi.ResourceOptions(protect=config.protect),
     )
     providers = {"kubernetes": cluster.provider}
+    plane = config.control_plane
     mesh = IstioMesh(
         "istio",
-        IstioMeshArgs(istio_version=config.istio_version),
+        IstioMeshArgs(control_plane=plane),
         # Nodes and cluster DNS first: the charts wait for their pods to be ready.
         opts=pulumi.ResourceOptions(
             providers=providers, depends_on=[cluster.nodes, cluster.coredns]
@@ -103,9 +104,12 @@ def build(config: StackConfig) -> None:
     )
     app = Bookinfo(
         "bookinfo",
-        BookinfoArgs(istio_version=config.istio_version),
-        # Workloads last in an Istio upgrade: after istiod and the gateway it programs.
-        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod, mesh.gateway]),
+        BookinfoArgs(istio_version=plane.workloads.version),
+        # Workloads last in an Istio upgrade: after istiod, the tag that sends their pods to
+        # it, and the gateway it programs.
+        opts=pulumi.ResourceOptions(
+            providers=providers, depends_on=[*mesh.istiods, *mesh.revision_tag, mesh.gateway]
+        ),
     )
     traffic = TrafficPolicy(
         "traffic",
@@ -114,7 +118,7 @@ def build(config: StackConfig) -> None:
             settings=config.traffic,
             allow_fault_injection=config.production and config.allow_fault_injection,
         ),
-        opts=pulumi.ResourceOptions(providers=providers, depends_on=[mesh.istiod, app.namespace]),
+        opts=pulumi.ResourceOptions(providers=providers, depends_on=[*mesh.istiods, app.namespace]),
     )
     pulumi.export(
         "productpageUrl", mesh.ingress_hostname.apply(lambda h: f"http://{h}/productpage")

@@ -15,25 +15,29 @@ from components.cluster import Cluster, ClusterArgs
 from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.network import Network, NetworkArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
+from model.control_plane import ControlPlane, Revision
+from model.istio_releases import parse_release
 from model.routing import Mode
 
 # Upstream and platform facts the components must honour.
 ISTIO_VERSION = "1.30.3"  # the Istio release the Bookinfo facts were read from
-ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
+# Istio's charts since its move to AWS (istio.io blog, 2026-08-21).
+ISTIO_CHART_REPO = "https://blob.istio.io/istio-release/charts"
 EKS_LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
 NODE_POLICIES = {
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
 }
-# samples/bookinfo/platform/kube/bookinfo.yaml at 1.30.3.
+# samples/bookinfo/platform/kube/bookinfo.yaml at 1.30.3 (and 1.31.0), with its images from
+# docker.io/istio: Istio retires the sample's registry.istio.io/release in late 2026.
 UPSTREAM_DEPLOYMENTS = {
-    ("details", "v1"): "registry.istio.io/release/examples-bookinfo-details-v1:1.20.3",
-    ("ratings", "v1"): "registry.istio.io/release/examples-bookinfo-ratings-v1:1.20.3",
-    ("reviews", "v1"): "registry.istio.io/release/examples-bookinfo-reviews-v1:1.20.3",
-    ("reviews", "v2"): "registry.istio.io/release/examples-bookinfo-reviews-v2:1.20.3",
-    ("reviews", "v3"): "registry.istio.io/release/examples-bookinfo-reviews-v3:1.20.3",
-    ("productpage", "v1"): "registry.istio.io/release/examples-bookinfo-productpage-v1:1.20.3",
+    ("details", "v1"): "docker.io/istio/examples-bookinfo-details-v1:1.20.3",
+    ("ratings", "v1"): "docker.io/istio/examples-bookinfo-ratings-v1:1.20.3",
+    ("reviews", "v1"): "docker.io/istio/examples-bookinfo-reviews-v1:1.20.3",
+    ("reviews", "v2"): "docker.io/istio/examples-bookinfo-reviews-v2:1.20.3",
+    ("reviews", "v3"): "docker.io/istio/examples-bookinfo-reviews-v3:1.20.3",
+    ("productpage", "v1"): "docker.io/istio/examples-bookinfo-productpage-v1:1.20.3",
 }
 UPSTREAM_SERVICES = ("details", "ratings", "reviews", "productpage")
 UPSTREAM_PORT = 9080
@@ -382,7 +386,7 @@ def mesh() -> ProgramRun:
         nodes = standin_namespace("standin-nodes", provider)
         IstioMesh(
             "mesh",
-            IstioMeshArgs(istio_version=ISTIO_VERSION),
+            IstioMeshArgs(control_plane=ControlPlane(Revision(parse_release(ISTIO_VERSION)))),
             opts=pulumi.ResourceOptions.merge(
                 on_cluster, pulumi.ResourceOptions(depends_on=[nodes])
             ),
@@ -397,8 +401,17 @@ def releases(run: ProgramRun) -> dict[str, RegisteredResource]:
 
 def test_mesh_installs_base_istiod_and_gateway_charts_under_fixed_names(mesh) -> None:
     got = {name: r.inputs["chart"] for name, r in releases(mesh).items()}
-    expected = {"istio-base": "base", "istiod": "istiod", "istio-ingressgateway": "gateway"}
+    expected = {"istio-base": "base", "istiod-1-30": "istiod", "istio-ingressgateway": "gateway"}
     assert got == expected, f"Helm releases {got}; a random suffix would break istio= labels"
+
+
+def test_mesh_runs_istiod_as_the_revision_of_its_minor_and_the_gateway_on_it(mesh) -> None:
+    by_name = releases(mesh)
+    assert by_name["istiod-1-30"].inputs["values"]["revision"] == "1-30"
+    assert by_name["istio-ingressgateway"].inputs["values"]["revision"] == "1-30"
+    assert by_name["istio-base"].inputs["values"] == {"defaultRevision": "1-30"}, (
+        "the default validator must be served by an installed revision"
+    )
 
 
 def test_mesh_pins_every_chart_to_the_istio_version_from_the_istio_repo(mesh) -> None:
@@ -412,7 +425,7 @@ def test_mesh_puts_the_control_plane_and_gateway_in_their_namespaces(mesh) -> No
     namespaces = {name: r.inputs["namespace"] for name, r in releases(mesh).items()}
     expected = {
         "istio-base": "istio-system",
-        "istiod": "istio-system",
+        "istiod-1-30": "istio-system",
         "istio-ingressgateway": "istio-ingress",
     }
     assert namespaces == expected, f"release namespaces {namespaces}"
@@ -431,7 +444,7 @@ def test_mesh_installs_base_then_istiod_then_gateway_after_the_nodes(mesh) -> No
     by_name = releases(mesh)
     base, istiod, gateway = (
         by_name["istio-base"],
-        by_name["istiod"],
+        by_name["istiod-1-30"],
         by_name["istio-ingressgateway"],
     )
     assert depends_on(istiod, base), "istiod may install before base's CRDs"
@@ -492,12 +505,13 @@ def of_kind(run: ProgramRun, type_: str) -> dict[str, RegisteredResource]:
     return {r.inputs["metadata"]["name"]: r for r in run.of_type(type_)}
 
 
-def test_bookinfo_namespace_asks_istiod_for_sidecars(app) -> None:
+def test_bookinfo_namespace_follows_the_stable_revision_tag_for_its_sidecars(app) -> None:
     namespaces = of_kind(app, "kubernetes:core/v1:Namespace")
     namespaces.pop("standin-istiod")
     assert list(namespaces) == ["bookinfo"], f"namespaces {list(namespaces)}"
     labels = namespaces["bookinfo"].inputs["metadata"].get("labels", {})
-    assert labels.get("istio-injection") == "enabled", f"namespace labels {labels}"
+    # istio-injection would outrank the tag and name no revision (istio.io canary docs).
+    assert labels == {"istio.io/rev": "stable"}, f"namespace labels {labels}"
 
 
 def test_bookinfo_has_the_upstream_service_accounts_and_services(app) -> None:

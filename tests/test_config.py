@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from bookinfo_mesh import engine
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.stack_files import load_engine_config
 from model.catalogue import DESTINATION_RULE_SUBSETS, deployed_versions
+from model.istio_releases import ISTIO_MINORS, IstioRelease
 from model.routing import MODES, Mode, route_table
 from stacks import config
 from stacks.config import (
@@ -167,9 +168,11 @@ def test_the_parser_alone_gives_each_corpus_verdict(case: BadConfig) -> None:
     assert_verdict(case, caught.value)
 
 
-# A prod config that trips every cross-key rule at once (the Istio/Kubernetes one aside: every
-# Kubernetes version EKS offers is one the pinned Istio supports).
+# A prod config that trips every cross-key rule at once. Two aside: every Kubernetes version
+# EKS offers is one the pinned Istio supports; and the canary stage is refused without a
+# canary, where the canary rule needs one.
 TRIPS_EVERY_CROSS_KEY_RULE = {
+    "istioCanaryVersion": "1.30.4",
     "mode": "delay",
     "nodeMin": "3",
     "nodeDesired": "2",
@@ -183,6 +186,7 @@ TRIPS_EVERY_CROSS_KEY_RULE = {
 # are compared as far as they are valid: with nodeMax junk, 3 > 2 is still wrong.
 CROSS_KEY_RULES: dict[str, set[str]] = {
     "nodeDesired": {"nodeMin", "nodeDesired"},
+    "istioCanaryVersion": {"istioVersion", "istioCanaryVersion"},
     "mode": {"production", "mode", "allowFaultInjection"},
     "endpointPublicAccessCidrs": {"production", "endpointPublicAccessCidrs"},
     "endpointPublicAccess": {"endpointPrivateAccess", "endpointPublicAccess"},
@@ -213,29 +217,69 @@ def test_a_junk_key_is_reported_and_silences_only_the_rules_that_read_it(key: st
 def test_an_istio_release_refuses_the_kubernetes_versions_it_does_not_support(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Support tables narrow as Istio moves on; the rule must hold for the next row added.
-    monkeypatch.setitem(config.ISTIO_KUBERNETES_SUPPORT, "1.30", ("1.33", "1.34"))
+    # Support rows narrow as Istio moves on; the rule must hold for the next row added, and
+    # for both revisions while a canary runs.
+    narrower = replace(ISTIO_MINORS["1.31"], kubernetes=("1.33", "1.34"))
+    monkeypatch.setitem(ISTIO_MINORS, "1.31", narrower)
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(project_config("dev", {"kubernetesVersion": "1.35"}))
+        parse_stack_config(
+            project_config("dev", {"istioVersion": "1.30.4", "istioCanaryVersion": "1.31.2"})
+        )
     assert [str(p) for p in caught.value.problems] == [
-        f'{PROJECT}:kubernetesVersion = "1.35": Istio 1.30.3 supports Kubernetes 1.33, 1.34'
+        f'{PROJECT}:kubernetesVersion = "1.35": Istio 1.31.2 supports Kubernetes 1.33, 1.34'
     ]
 
 
 def test_istio_version_errors_list_every_supported_minor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(config.ISTIO_KUBERNETES_SUPPORT, "1.31", ("1.33", "1.34"))
+    monkeypatch.setitem(ISTIO_MINORS, "1.32", replace(ISTIO_MINORS["1.31"], minor="1.32"))
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(project_config("dev", {"istioVersion": "1.29.0"}))
     assert [p.message for p in caught.value.problems] == [
-        "must pin an exact Istio release (no 'latest', no range) of a supported minor: "
-        "1.30.x, 1.31.x"
+        "is Istio 1.29, which this program does not install; supported minors (each read at "
+        "its source): 1.30, 1.31, 1.32"
     ]
-    with pytest.raises(ConfigError) as caught:
-        parse_stack_config(project_config("dev", {"istioVersion": "1.31.0"}))
-    assert [p.message for p in caught.value.problems] == [
-        "is not a released Istio version; released 1.30, 1.31.x patches: 1.30.0, 1.30.1, "
-        "1.30.2, 1.30.3"
-    ]
+
+
+def test_any_well_formed_patch_of_a_supported_minor_is_accepted() -> None:
+    """A patch that was never released is Helm's to refuse in `pulumi preview` (README)."""
+    for version in ("1.30.0", "1.30.4", "1.30.5", "1.30.8", "1.31.0", "1.31.4", "1.31.99"):
+        config = parse_stack_config(project_config("dev", {"istioVersion": version}))
+        assert config.control_plane.current.version == version, version
+    long_patch = "1." + "31." + "9" * 5000
+    config = parse_stack_config(project_config("dev", {"istioVersion": long_patch}))
+    assert config.istio_version == long_patch, "a long patch is text, never an int"
+
+
+@pytest.mark.parametrize(
+    ("current", "canary", "problem"),
+    [
+        ("1.30.4", "1.31.0", ""),
+        ("1.30.4", "1.32.0", ""),
+        (
+            "1.30.4",
+            "1.33.0",
+            "is 3 minors past istioVersion 1.30.4; a canary upgrade jumps at "
+            "most 2, so go through 1.32 first",
+        ),
+        ("1.31.0", "1.30.9", "is older than istioVersion 1.31.0; a canary is the newer minor"),
+        (
+            "1.31.0",
+            "1.31.2",
+            "is a patch of istioVersion's minor 1.31; patches are in-place "
+            "upgrades: set istioVersion to 1.31.2 instead",
+        ),
+    ],
+)
+def test_a_canary_is_the_next_minor_or_the_one_after(
+    current: str, canary: str, problem: str
+) -> None:
+    """Revision-based upgrades may jump two minors (istio.io docs/setup/upgrade/canary)."""
+
+    def release(text: str) -> IstioRelease:
+        major, minor, patch = text.split(".")
+        return IstioRelease(int(major), int(minor), patch)
+
+    assert config._canary_problem(release(current), release(canary)) == problem
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bookinfo_mesh import doctor
 from bookinfo_mesh.cli import main
@@ -27,6 +31,59 @@ def aws_script(version: str, identity: str | None = IDENTITY) -> str:
         f'if [ "$1" = "--version" ]; then echo "aws-cli/{version} Python/3.11 Linux"; '
         f'elif [ "$1" = "sts" ]; then {sts}; else exit 2; fi'
     )
+
+
+def chart_index(versions: dict[str, list[str]]) -> bytes:
+    """A Helm repository index.yaml, in the shape Istio's chart repository serves."""
+    entries = {
+        chart: [
+            {
+                "apiVersion": "v2",
+                "name": chart,
+                "version": v,
+                "appVersion": v,
+                "urls": [f"https://istio-release.storage.googleapis.com/charts/{chart}-{v}.tgz"],
+            }
+            for v in chart_versions
+        ]
+        for chart, chart_versions in versions.items()
+    }
+    return yaml.safe_dump({"apiVersion": "v1", "entries": entries}).encode()
+
+
+RELEASED = ["1.29.9", "1.30.3", "1.30.4", "1.31.0-rc.0", "1.31.0", "1.31.1"]
+
+
+class ServedIndex:
+    """What the stand-in chart repository answers: the index bytes, or an HTTP status."""
+
+    def __init__(self) -> None:
+        self.body = chart_index(dict.fromkeys(("base", "istiod", "gateway"), RELEASED))
+        self.status = 200
+
+
+@pytest.fixture(autouse=True)
+def served_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedIndex]:
+    """Doctor reads Istio's chart index from a server on 127.0.0.1, never the internet."""
+    served = ServedIndex()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(served.status)
+            self.end_headers()
+            self.wfile.write(served.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(
+        doctor, "ISTIO_CHART_INDEX", f"http://127.0.0.1:{server.server_port}/charts/index.yaml"
+    )
+    yield served
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -109,7 +166,7 @@ def test_kubectl_is_optional(path: Path, capsys) -> None:
     (path / "kubectl").unlink()
     code, out = doctor_says(capsys)
     assert code == doctor.EXIT_READY, out
-    assert line(out, "kubectl").startswith("optional"), out
+    assert line(out, "kubectl").startswith("note"), out
 
 
 def test_a_hanging_tool_is_reported_not_waited_for(
@@ -137,3 +194,87 @@ def test_a_stack_that_does_not_exist_is_bad_input_named_in_one_line(path: Path, 
     assert code == 2, "an unknown stack is bad input, like in every other command"
     assert err.count("\n") == 1 and "pulumi stack init nosuch" in err, err
     assert "Traceback" not in err
+
+
+# --- Istio's chart index ------------------------------------------------------------------
+def test_a_pin_that_is_the_newest_patch_of_its_minor_is_ok(
+    path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor, "ISTIO_PIN_KEYS", ("istioVersion",))
+    served_pins(monkeypatch, {"istioVersion": "1.31.1"})
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_READY, out
+    assert line(out, "Istio charts") == (
+        "ok       Istio charts: istioVersion 1.31.1 is the newest patch of its minor"
+    ), out
+
+
+def served_pins(monkeypatch: pytest.MonkeyPatch, pins: dict[str, str]) -> None:
+    """The stack's config as doctor loads it, holding these Istio pins and a region."""
+    config = {"aws:region": "ap-northeast-2"} | {f"bookinfo-mesh:{k}": v for k, v in pins.items()}
+    monkeypatch.setattr(doctor, "load_engine_config", lambda stack, overrides: (config, []))
+
+
+def test_a_newer_patch_of_the_pinned_minor_is_named_with_the_command_that_adopts_it(
+    path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served_pins(monkeypatch, {"istioVersion": "1.30.3", "istioCanaryVersion": "1.31.0"})
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_READY, "a newer patch is advice; the stack still deploys"
+    assert line(out, "Istio charts") == (
+        "note     Istio charts: istioVersion 1.30.3: 1.30.4 is out; adopt patches (security "
+        "ones above all) at once: pulumi config set istioVersion 1.30.4; istioCanaryVersion "
+        "1.31.0: 1.31.1 is out; adopt patches (security ones above all) at once: pulumi "
+        "config set istioCanaryVersion 1.31.1"
+    ), out
+
+
+def test_a_pin_no_chart_has_fails_as_pulumi_preview_would(
+    path: Path, capsys, monkeypatch: pytest.MonkeyPatch, served_index: ServedIndex
+) -> None:
+    served_index.body = chart_index(
+        {"base": RELEASED, "istiod": RELEASED, "gateway": ["1.30.3", "1.31.0"]}
+    )
+    served_pins(monkeypatch, {"istioVersion": "1.30.99", "istioCanaryVersion": "1.31.1"})
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_NOT_READY, out
+    assert line(out, "Istio charts") == (
+        "missing  Istio charts: istioVersion 1.30.99 is not in the chart index (base, istiod, "
+        "gateway): `pulumi preview` would fail to find it; istioCanaryVersion 1.31.1 is not "
+        "in the chart index (gateway): `pulumi preview` would fail to find it"
+    ), out
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (503, b"", "(HTTP 503 Service Unavailable)"),
+        (200, b"entries: [1, 2", "(not valid YAML: did not find expected ',' or ']')"),
+        (200, b"- a list", "no `entries:` mapping"),
+    ],
+)
+def test_an_index_that_cannot_be_read_is_a_note_never_a_failure(
+    path: Path,
+    capsys,
+    served_index: ServedIndex,
+    status: int,
+    body: bytes,
+    reason: str,
+) -> None:
+    served_index.status, served_index.body = status, body
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_READY, out
+    found = line(out, "Istio charts")
+    assert found.startswith("note     Istio charts: could not check the pins against http://"), out
+    assert reason in found and "`pulumi preview` still checks" in found, out
+
+
+def test_no_network_is_a_note_never_a_failure(
+    path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A port nothing listens on: the connection is refused at once, as without a network.
+    monkeypatch.setattr(doctor, "ISTIO_CHART_INDEX", "http://127.0.0.1:9/index.yaml")
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_READY, out
+    assert "could not check the pins" in line(out, "Istio charts"), out
+    assert "Connection refused" in line(out, "Istio charts"), out

@@ -217,7 +217,7 @@ def test_every_kubernetes_object_goes_through_the_clusters_provider(stack_run) -
 
 # --- Ordering -------------------------------------------------------------------------------
 def test_pods_and_istio_objects_wait_directly_for_istiod(stack_run) -> None:
-    istiod = release(stack_run, "istiod")
+    istiod = release(stack_run, "istiod-1-31")
     waiting = [r for r in stack_run.resources if r.type == DEPLOYMENT or "istio.io/" in r.type]
     assert len(waiting) > len(stack_run.of_type(DEPLOYMENT)), "no Istio objects registered"
     late = [r.name for r in waiting if istiod.urn not in r.dependencies]
@@ -236,7 +236,7 @@ def test_virtual_services_wait_for_the_destination_rule_of_their_host(runs) -> N
 
 def test_istio_charts_install_in_order_after_the_nodes(stack_run) -> None:
     base = release(stack_run, "istio-base")
-    istiod = release(stack_run, "istiod")
+    istiod = release(stack_run, "istiod-1-31")
     gateway = release(stack_run, "istio-ingressgateway")
     assert base.urn in istiod.dependencies, "istiod may install before base's CRDs"
     assert istiod.urn in gateway.dependencies, "gateway may install before istiod"

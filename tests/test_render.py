@@ -41,6 +41,7 @@ def test_render_command_writes_three_files_that_parse(tmp_path: Path) -> None:
     assert len(resources) == summary["resourceCount"], "summary count disagrees with the file"
     assert {m["kind"] for m in manifests} == {
         "Namespace",
+        "MutatingWebhookConfiguration",
         "ServiceAccount",
         "Service",
         "Deployment",
@@ -57,7 +58,7 @@ def test_every_mode_renders_manifests_that_pass_the_real_schemas(
 ) -> None:
     rendered = renders[mode]
     version = rendered.summary["config"]["kubernetesVersion"]
-    violations = validate_manifests(rendered.manifests, version)
+    violations = validate_manifests(rendered.manifests, version, rendered.istio_crds_version)
     assert violations == [], f"{mode}: " + "; ".join(map(str, violations))
 
 
@@ -475,8 +476,10 @@ def test_summary_counts_resources_per_top_level_component(delay_run: ProgramRun)
             "pulumi:providers:kubernetes": 1,
         },
         "IstioMesh": {
+            # The revision tag's webhook and Service; the gateway's Service, read back.
+            "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration": 1,
             "kubernetes:core/v1:Namespace": 2,
-            "kubernetes:core/v1:Service": 1,
+            "kubernetes:core/v1:Service": 2,
             "kubernetes:helm.sh/v3:Release": 3,
         },
         "Network": {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,16 +16,19 @@ import yaml
 
 from bookinfo_mesh import schemas
 from bookinfo_mesh.schemas import (
-    ISTIO_SCHEMA_RELEASE,
-    ISTIO_SCHEMA_SOURCE,
     SchemaViolation,
+    istio_schema_source,
     unevaluable_cel_rules,
     validate_manifests,
 )
+from model.istio_releases import ISTIO_MINORS
 
 KUBERNETES_VERSION = "1.34"
+# The cases below were written against the 1.30 CRDs (identical at 1.30.3 and 1.30.4).
+ISTIO = "1.30"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS_JSON = REPO_ROOT / "bookinfo_mesh" / "istio_schemas.json"
+SCHEMAS_DIR = REPO_ROOT / "bookinfo_mesh" / "istio_schemas"
+SCHEMAS_JSON = SCHEMAS_DIR / f"{ISTIO}.json"
 
 
 def namespace() -> dict[str, Any]:
@@ -164,14 +166,14 @@ def assert_only_violation(violations: list[SchemaViolation], expected: SchemaVio
 
 def test_correct_kubernetes_objects_have_no_violations() -> None:
     violations = validate_manifests(
-        [namespace(), service_account(), service(), deployment()], KUBERNETES_VERSION
+        [namespace(), service_account(), service(), deployment()], KUBERNETES_VERSION, ISTIO
     )
     assert violations == [], f"valid core objects were rejected:\n{rendered(violations)}"
 
 
 def test_correct_istio_objects_have_no_violations() -> None:
     docs = [virtual_service(), destination_rule(), gateway(), peer_authentication()]
-    violations = validate_manifests(docs, KUBERNETES_VERSION)
+    violations = validate_manifests(docs, KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"valid Istio objects were rejected:\n{rendered(violations)}"
 
 
@@ -179,7 +181,7 @@ def test_a_string_weight_is_reported_as_must_be_integer() -> None:
     vs = virtual_service()
     vs["spec"]["http"][0]["route"][0]["weight"] = "x"
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "VirtualService bookinfo/reviews",
             "spec.http[0].route[0].weight",
@@ -192,7 +194,7 @@ def test_a_string_replica_count_is_reported_as_must_be_integer() -> None:
     deploy = deployment()
     deploy["spec"]["replicas"] = "two"
     assert_only_violation(
-        validate_manifests([deploy], KUBERNETES_VERSION),
+        validate_manifests([deploy], KUBERNETES_VERSION, ISTIO),
         SchemaViolation("Deployment bookinfo/reviews-v2", "spec.replicas", "must be integer"),
     )
 
@@ -201,7 +203,7 @@ def test_a_missing_required_kubernetes_field_is_reported_at_its_path() -> None:
     deploy = deployment()
     del deploy["spec"]["template"]["spec"]["containers"][0]["name"]
     assert_only_violation(
-        validate_manifests([deploy], KUBERNETES_VERSION),
+        validate_manifests([deploy], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "Deployment bookinfo/reviews-v2",
             "spec.template.spec.containers[0].name",
@@ -214,7 +216,7 @@ def test_a_missing_required_istio_field_is_reported_at_its_path() -> None:
     vs = virtual_service()
     del vs["spec"]["http"][1]["route"][0]["destination"]["host"]
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "VirtualService bookinfo/reviews",
             "spec.http[1].route[0].destination.host",
@@ -227,7 +229,7 @@ def test_an_unknown_field_in_a_kubernetes_kind_is_reported() -> None:
     svc = service()
     svc["spec"]["ports"][0]["targetPortt"] = 9080
     assert_only_violation(
-        validate_manifests([svc], KUBERNETES_VERSION),
+        validate_manifests([svc], KUBERNETES_VERSION, ISTIO),
         SchemaViolation("Service bookinfo/reviews", "spec.ports[0].targetPortt", "unknown field"),
     )
 
@@ -237,7 +239,7 @@ def test_an_unknown_field_in_a_virtual_service_http_rule_is_reported() -> None:
     vs = virtual_service()
     vs["spec"]["http"][0]["routee"] = vs["spec"]["http"][0].pop("route")
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation("VirtualService bookinfo/reviews", "spec.http[0].routee", "unknown field"),
     )
 
@@ -246,7 +248,7 @@ def test_an_unknown_field_in_a_route_destination_is_reported() -> None:
     vs = virtual_service()
     vs["spec"]["http"][1]["route"][0]["destination"]["subsett"] = "v1"
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "VirtualService bookinfo/reviews",
             "spec.http[1].route[0].destination.subsett",
@@ -259,7 +261,7 @@ def test_an_unknown_field_in_a_destination_rule_subset_is_reported() -> None:
     dr = destination_rule()
     dr["spec"]["subsets"][1]["lables"] = dr["spec"]["subsets"][1].pop("labels")
     assert_only_violation(
-        validate_manifests([dr], KUBERNETES_VERSION),
+        validate_manifests([dr], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "DestinationRule bookinfo/reviews", "spec.subsets[1].lables", "unknown field"
         ),
@@ -270,7 +272,7 @@ def test_an_unknown_field_in_a_gateway_server_is_reported() -> None:
     gw = gateway()
     gw["spec"]["servers"][0]["host"] = ["bookinfo.example.com"]
     assert_only_violation(
-        validate_manifests([gw], KUBERNETES_VERSION),
+        validate_manifests([gw], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "Gateway bookinfo/bookinfo-gateway", "spec.servers[0].host", "unknown field"
         ),
@@ -284,7 +286,7 @@ def test_unknown_fields_are_found_at_the_top_in_metadata_and_in_peer_authenticat
     # metadata is checked as the strict ObjectMeta of the Kubernetes version.
     pa["metadata"]["lables"] = {"app": "mesh"}
     pa["spec"]["mtls"]["modee"] = "STRICT"
-    violations = validate_manifests([pa], KUBERNETES_VERSION)
+    violations = validate_manifests([pa], KUBERNETES_VERSION, ISTIO)
     assert violations == [
         SchemaViolation("PeerAuthentication istio-system/default", field, "unknown field")
         for field in ("metadata.lables", "spec.mtls.modee", "specc")
@@ -296,7 +298,7 @@ def test_header_match_names_are_map_keys_not_fields() -> None:
     headers = vs["spec"]["http"][0]["match"][0]["headers"]
     headers["x-request-id"] = {"prefix": "abc"}
     headers["x.odd/header name"] = {"regex": ".*"}
-    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    violations = validate_manifests([vs], KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"header names were taken for fields:\n{rendered(violations)}"
 
 
@@ -304,7 +306,7 @@ def test_a_typo_inside_a_header_match_is_reported_under_the_header_name() -> Non
     vs = virtual_service()
     vs["spec"]["http"][0]["match"][0]["headers"]["end-user"] = {"exakt": "jason"}
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "VirtualService bookinfo/reviews",
             "spec.http[0].match[0].headers.end-user.exakt",
@@ -320,7 +322,7 @@ def test_label_and_selector_keys_are_map_keys_not_fields() -> None:
     dr["metadata"]["annotations"] = {"example.com/owner": "mesh team"}
     gw = gateway()
     gw["spec"]["selector"]["topology.istio.io/network"] = "net1"
-    violations = validate_manifests([dr, gw], KUBERNETES_VERSION)
+    violations = validate_manifests([dr, gw], KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"map keys were taken for fields:\n{rendered(violations)}"
 
 
@@ -329,7 +331,7 @@ def test_istio_violations_of_both_kinds_come_sorted_by_field_path() -> None:
     vs["spec"]["http"][1]["route"][0]["weight"] = "x"
     vs["spec"]["http"][0]["route"][0]["destination"]["subsett"] = "v2"
     vs["spec"]["http"][1]["timeoutt"] = "1s"
-    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    violations = validate_manifests([vs], KUBERNETES_VERSION, ISTIO)
     assert [(v.field, v.reason) for v in violations] == [
         ("spec.http[0].route[0].destination.subsett", "unknown field"),
         ("spec.http[1].route[0].weight", "must be integer"),
@@ -340,7 +342,7 @@ def test_istio_violations_of_both_kinds_come_sorted_by_field_path() -> None:
 def test_an_invalid_enum_value_in_an_istio_kind_is_reported() -> None:
     pa = peer_authentication()
     pa["spec"]["mtls"]["mode"] = "STRICTLY"
-    violations = validate_manifests([pa], KUBERNETES_VERSION)
+    violations = validate_manifests([pa], KUBERNETES_VERSION, ISTIO)
     assert [(v.object_ref, v.field) for v in violations] == [
         ("PeerAuthentication istio-system/default", "spec.mtls.mode")
     ], f"expected one violation at spec.mtls.mode, got:\n{rendered(violations)}"
@@ -349,7 +351,7 @@ def test_an_invalid_enum_value_in_an_istio_kind_is_reported() -> None:
 def test_a_bogus_kubernetes_kind_is_reported_on_the_kind_field() -> None:
     svc = service() | {"kind": "Servise"}
     assert_only_violation(
-        validate_manifests([svc], KUBERNETES_VERSION),
+        validate_manifests([svc], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "Servise bookinfo/reviews", "kind", "no schema known for kind Servise in v1"
         ),
@@ -359,7 +361,7 @@ def test_a_bogus_kubernetes_kind_is_reported_on_the_kind_field() -> None:
 def test_a_bogus_istio_kind_is_reported_on_the_kind_field() -> None:
     vs = virtual_service() | {"kind": "VirtualServise"}
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "VirtualServise bookinfo/reviews",
             "kind",
@@ -375,7 +377,7 @@ def test_an_unknown_api_version_is_reported_as_having_no_schema() -> None:
         "metadata": {"name": "w", "namespace": "bookinfo"},
     }
     assert_only_violation(
-        validate_manifests([widget], KUBERNETES_VERSION),
+        validate_manifests([widget], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "Widget bookinfo/w",
             "apiVersion",
@@ -387,7 +389,7 @@ def test_an_unknown_api_version_is_reported_as_having_no_schema() -> None:
 def test_an_unknown_istio_version_is_reported_as_having_no_schema() -> None:
     gw = gateway() | {"apiVersion": "networking.istio.io/v9"}
     assert_only_violation(
-        validate_manifests([gw], KUBERNETES_VERSION),
+        validate_manifests([gw], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "Gateway bookinfo/bookinfo-gateway",
             "apiVersion",
@@ -404,7 +406,7 @@ def test_violations_come_back_in_document_order_across_both_validators() -> None
     bad_gw = gateway()
     bad_gw["spec"]["servers"][0]["port"]["number"] = "80"
     docs = [bad_vs, namespace(), bad_svc, destination_rule(), bad_gw]
-    refs = [v.object_ref for v in validate_manifests(docs, KUBERNETES_VERSION)]
+    refs = [v.object_ref for v in validate_manifests(docs, KUBERNETES_VERSION, ISTIO)]
     assert refs == [
         "VirtualService bookinfo/reviews",
         "Service bookinfo/reviews",
@@ -429,7 +431,7 @@ def test_keys_with_dots_and_slashes_are_quoted_in_the_field_path() -> None:
     ns = namespace()
     ns["metadata"]["labels"]["app.kubernetes.io/part-of"] = 1
     assert_only_violation(
-        validate_manifests([ns], KUBERNETES_VERSION),
+        validate_manifests([ns], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "Namespace bookinfo",
             'metadata.labels["app.kubernetes.io/part-of"]',
@@ -440,14 +442,14 @@ def test_keys_with_dots_and_slashes_are_quoted_in_the_field_path() -> None:
 
 def test_an_unsupported_kubernetes_version_is_refused_with_the_supported_list() -> None:
     with pytest.raises(ValueError, match=r"no schemas for Kubernetes 1\.20;.*1\.34"):
-        validate_manifests([namespace()], "1.20")
+        validate_manifests([namespace()], "1.20", ISTIO)
 
 
 def test_an_istio_enum_violation_lists_the_allowed_values() -> None:
     pa = peer_authentication()
     pa["spec"]["mtls"]["mode"] = "STRICTLY"
     assert_only_violation(
-        validate_manifests([pa], KUBERNETES_VERSION),
+        validate_manifests([pa], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "PeerAuthentication istio-system/default",
             "spec.mtls.mode",
@@ -570,7 +572,7 @@ EXPECTED_UNKNOWN_FIELDS = [
 
 
 def test_unknown_fields_are_found_at_every_depth_and_nothing_else_is_reported() -> None:
-    violations = validate_manifests(objects_with_unknown_fields(), KUBERNETES_VERSION)
+    violations = validate_manifests(objects_with_unknown_fields(), KUBERNETES_VERSION, ISTIO)
     assert [(v.object_ref, v.reason) for v in violations if v.reason != "unknown field"] == [], (
         f"only unknown fields were planted:\n{rendered(violations)}"
     )
@@ -582,7 +584,7 @@ def test_an_object_where_an_array_belongs_is_a_type_error_and_not_walked() -> No
     vs = virtual_service()
     vs["spec"]["http"] = {"routee": 1}
     vs["spec"]["hosts"] = [{"anything": 1}]
-    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    violations = validate_manifests([vs], KUBERNETES_VERSION, ISTIO)
     assert [(v.field, v.reason) for v in violations] == [
         ("spec.hosts[0]", "must be string"),
         ("spec.http", "must be array"),
@@ -610,13 +612,13 @@ def test_preserve_unknown_fields_lets_any_envoy_filter_patch_value_through() -> 
             ]
         },
     }
-    violations = validate_manifests([envoy_filter], KUBERNETES_VERSION)
+    violations = validate_manifests([envoy_filter], KUBERNETES_VERSION, ISTIO)
     assert violations == [], (
         f"a preserved value was checked field by field:\n{rendered(violations)}"
     )
     envoy_filter["spec"]["configPatches"][0]["patch"]["valu"] = {}
     assert_only_violation(
-        validate_manifests([envoy_filter], KUBERNETES_VERSION),
+        validate_manifests([envoy_filter], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "EnvoyFilter bookinfo/lua", "spec.configPatches[0].patch.valu", "unknown field"
         ),
@@ -640,7 +642,7 @@ def test_a_null_the_api_server_would_drop_is_not_reported() -> None:
     # Non-nullable nulls without a default are pruned before validation, as on a real create.
     vs = virtual_service()
     vs["spec"]["http"][1]["timeout"] = None
-    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    violations = validate_manifests([vs], KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"a droppable null was reported:\n{rendered(violations)}"
 
 
@@ -648,7 +650,7 @@ def test_two_string_match_kinds_at_once_break_the_one_of_group_by_name() -> None
     vs = virtual_service()
     vs["spec"]["http"][0]["match"][0]["headers"]["end-user"]["prefix"] = "ja"
     assert_only_violation(
-        validate_manifests([vs], KUBERNETES_VERSION),
+        validate_manifests([vs], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "VirtualService bookinfo/reviews",
             "spec.http[0].match[0].headers.end-user",
@@ -662,7 +664,7 @@ def test_a_number_out_of_its_bounds_is_reported_with_the_bound() -> None:
     vs = virtual_service()
     vs["spec"]["http"][0]["route"][0]["destination"]["port"] = {"number": -1}
     vs["spec"]["http"][1]["route"][0]["destination"]["port"] = {"number": 2**32}
-    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    violations = validate_manifests([vs], KUBERNETES_VERSION, ISTIO)
     assert [(v.field, v.reason) for v in violations] == [
         ("spec.http[0].route[0].destination.port.number", "must be greater than or equal to 0"),
         (
@@ -679,13 +681,13 @@ def test_port_level_mtls_without_a_selector_breaks_the_crd_rule() -> None:
     pa = peer_authentication()
     pa["spec"]["portLevelMtls"] = {"9080": {"mode": "DISABLE"}}
     assert_only_violation(
-        validate_manifests([pa], KUBERNETES_VERSION),
+        validate_manifests([pa], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "PeerAuthentication istio-system/default", "spec", "portLevelMtls requires selector"
         ),
     )
     pa["spec"]["selector"] = {"matchLabels": {"app": "reviews"}}
-    violations = validate_manifests([pa], KUBERNETES_VERSION)
+    violations = validate_manifests([pa], KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"portLevelMtls with a selector was rejected:\n{rendered(violations)}"
 
 
@@ -694,7 +696,7 @@ def test_a_port_level_mtls_key_out_of_port_range_breaks_the_crd_rule() -> None:
     pa["spec"]["selector"] = {"matchLabels": {"app": "reviews"}}
     pa["spec"]["portLevelMtls"] = {"9080": {"mode": "DISABLE"}, "70000": {"mode": "DISABLE"}}
     assert_only_violation(
-        validate_manifests([pa], KUBERNETES_VERSION),
+        validate_manifests([pa], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "PeerAuthentication istio-system/default",
             "spec.portLevelMtls",
@@ -707,7 +709,7 @@ def test_a_rule_that_errs_on_the_value_is_reported_the_way_the_api_server_words_
     pa = peer_authentication()
     pa["spec"]["selector"] = {"matchLabels": {"app": "reviews"}}
     pa["spec"]["portLevelMtls"] = {"http": {"mode": "DISABLE"}}
-    violations = validate_manifests([pa], KUBERNETES_VERSION)
+    violations = validate_manifests([pa], KUBERNETES_VERSION, ISTIO)
     assert [
         (v.field, v.reason.endswith(" evaluating rule: port must be between 1-65535"))
         for v in violations
@@ -747,7 +749,7 @@ def test_a_fault_delay_must_be_a_go_duration_of_at_least_one_millisecond(
             )
         ]
     )
-    violations = validate_manifests([vs], KUBERNETES_VERSION)
+    violations = validate_manifests([vs], KUBERNETES_VERSION, ISTIO)
     assert violations == expected, f"fixedDelay {delay!r}:\n{rendered(violations)}"
 
 
@@ -766,13 +768,13 @@ def test_a_service_entry_with_a_duplicate_port_number_breaks_the_crd_rule() -> N
         },
     }
     assert_only_violation(
-        validate_manifests([entry], KUBERNETES_VERSION),
+        validate_manifests([entry], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "ServiceEntry bookinfo/ext", "spec.ports", "port number cannot be duplicated"
         ),
     )
     entry["spec"]["ports"][1]["number"] = 8443
-    violations = validate_manifests([entry], KUBERNETES_VERSION)
+    violations = validate_manifests([entry], KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"distinct ports were rejected:\n{rendered(violations)}"
 
 
@@ -787,7 +789,7 @@ def test_an_authorization_policy_with_selector_and_target_refs_breaks_the_crd_ru
         },
     }
     assert_only_violation(
-        validate_manifests([authz], KUBERNETES_VERSION),
+        validate_manifests([authz], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "AuthorizationPolicy bookinfo/allow",
             "spec",
@@ -800,7 +802,7 @@ def test_a_wildcard_in_a_selector_label_value_is_reported_at_the_label() -> None
     pa = peer_authentication()
     pa["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": "review*"}}
     assert_only_violation(
-        validate_manifests([pa], KUBERNETES_VERSION),
+        validate_manifests([pa], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "PeerAuthentication istio-system/default",
             'spec.selector.matchLabels["app.kubernetes.io/name"]',
@@ -817,7 +819,7 @@ def test_a_unix_socket_address_needs_an_absolute_path_which_substring_checks() -
         "spec": {"address": "unix://relative/sock"},
     }
     assert_only_violation(
-        validate_manifests([entry], KUBERNETES_VERSION),
+        validate_manifests([entry], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "WorkloadEntry bookinfo/vm",
             "spec.address",
@@ -825,7 +827,7 @@ def test_a_unix_socket_address_needs_an_absolute_path_which_substring_checks() -
         ),
     )
     entry["spec"]["address"] = "unix:///var/run/sock"
-    violations = validate_manifests([entry], KUBERNETES_VERSION)
+    violations = validate_manifests([entry], KUBERNETES_VERSION, ISTIO)
     assert violations == [], f"an absolute socket path was rejected:\n{rendered(violations)}"
 
 
@@ -838,11 +840,11 @@ def test_a_wasm_plugin_url_scheme_is_checked_with_is_url_and_url() -> None:
     }
     for url in ("oci://ghcr.io/example/auth:1.0", "ghcr.io/example/auth:1.0", "file:///p.wasm"):
         plugin["spec"]["url"] = url
-        violations = validate_manifests([plugin], KUBERNETES_VERSION)
+        violations = validate_manifests([plugin], KUBERNETES_VERSION, ISTIO)
         assert violations == [], f"url {url!r} was rejected:\n{rendered(violations)}"
     plugin["spec"]["url"] = "ftp://example.com/auth.wasm"
     assert_only_violation(
-        validate_manifests([plugin], KUBERNETES_VERSION),
+        validate_manifests([plugin], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "WasmPlugin bookinfo/auth",
             "spec.url",
@@ -856,7 +858,7 @@ def test_no_cel_rule_runs_on_a_value_with_a_wrong_type_below_it() -> None:
     pa = peer_authentication()
     pa["spec"]["portLevelMtls"] = {"9080": {"mode": 1}}
     assert_only_violation(
-        validate_manifests([pa], KUBERNETES_VERSION),
+        validate_manifests([pa], KUBERNETES_VERSION, ISTIO),
         SchemaViolation(
             "PeerAuthentication istio-system/default",
             'spec.portLevelMtls["9080"].mode',
@@ -865,14 +867,20 @@ def test_no_cel_rule_runs_on_a_value_with_a_wrong_type_below_it() -> None:
     )
 
 
-def test_every_cel_rule_of_the_istio_crds_is_evaluated_none_skipped() -> None:
-    # Pinned: a cel-python upgrade or a new Istio release that changes this must be noticed.
+# Rule placements per minor's CRDs, pinned: a cel-python upgrade or a regenerated schema
+# that changes them must be noticed.
+CEL_RULE_PLACEMENTS = {"1.30": 362, "1.31": 398}
+
+
+@pytest.mark.parametrize("minor", sorted(ISTIO_MINORS))
+def test_every_cel_rule_of_the_istio_crds_is_evaluated_none_skipped(minor: str) -> None:
     # Were any skipped, each would be (kind/version, path, rule, reason).
-    skipped = unevaluable_cel_rules()
+    skipped = unevaluable_cel_rules(minor)
     print(*skipped, sep="\n")
     assert skipped == [], "rules are now skipped:\n" + "\n".join(map(str, skipped))
-    assert schemas.istio_cel_rule_count() == (362, 0), (
-        f"the 1.30.3 CRDs hold 362 rule placements, got {schemas.istio_cel_rule_count()}"
+    count = schemas.istio_cel_rule_count(minor)
+    assert count == (CEL_RULE_PLACEMENTS[minor], 0), (
+        f"the {minor} CRDs hold {CEL_RULE_PLACEMENTS[minor]} rule placements, got {count}"
     )
 
 
@@ -948,19 +956,34 @@ def test_urls_parse_as_go_parse_request_uri_does(
 # ---- The release the schemas come from --------------------------------------------------------
 
 
-def test_the_committed_schemas_record_tag_1_30_3_and_its_commit() -> None:
-    source = json.loads(SCHEMAS_JSON.read_text())["source"]
-    assert source["tag"] == "1.30.3", f"istio_schemas.json records tag {source['tag']}"
-    assert re.fullmatch(r"[0-9a-f]{40}", source["commit"]), f"not a commit: {source['commit']}"
-    assert source["path"] == "manifests/charts/base/files/crd-all.gen.yaml", source["path"]
-    assert source["generator"] == "scripts/generate_istio_schemas.py", source["generator"]
-    assert ISTIO_SCHEMA_RELEASE == "1.30.3", f"ISTIO_SCHEMA_RELEASE is {ISTIO_SCHEMA_RELEASE}"
-    expected = f"Istio 1.30.3 CRDs (crd-all.gen.yaml @ {source['commit'][:7]})"
-    assert expected == ISTIO_SCHEMA_SOURCE, f"ISTIO_SCHEMA_SOURCE is {ISTIO_SCHEMA_SOURCE!r}"
+@pytest.mark.parametrize("minor", sorted(ISTIO_MINORS))
+def test_each_minor_has_schemas_read_at_its_release_through_the_go_module_proxy(
+    minor: str,
+) -> None:
+    source = json.loads((SCHEMAS_DIR / f"{minor}.json").read_text())["source"]
+    expected = ISTIO_MINORS[minor]
+    assert source == {
+        "generator": "scripts/generate_istio_schemas.py",
+        "module": "istio.io/istio",
+        "moduleVersion": expected.module_version,
+        "path": "manifests/charts/base/files/crd-all.gen.yaml",
+        "release": expected.files_read_at,
+    }, f"{minor}.json was not generated from {expected}: {source}"
+    assert istio_schema_source(f"{minor}.7") == (
+        f"Istio {expected.files_read_at} CRDs (istio.io/istio {expected.module_version})"
+    )
 
 
-def test_the_committed_schemas_are_compact_and_sorted_as_the_generator_writes_them() -> None:
-    text = SCHEMAS_JSON.read_text()
+def test_the_schema_files_are_exactly_the_supported_minors() -> None:
+    files = sorted(p.name for p in SCHEMAS_DIR.iterdir())
+    assert files == [f"{minor}.json" for minor in sorted(ISTIO_MINORS)], files
+
+
+@pytest.mark.parametrize("minor", sorted(ISTIO_MINORS))
+def test_the_committed_schemas_are_compact_and_sorted_as_the_generator_writes_them(
+    minor: str,
+) -> None:
+    text = (SCHEMAS_DIR / f"{minor}.json").read_text()
     document = json.loads(text)
     assert list(document) == ["source", "schemas"], f"top-level keys: {list(document)}"
     generator = load_generator()
@@ -972,7 +995,7 @@ def test_the_committed_schemas_are_compact_and_sorted_as_the_generator_writes_th
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    assert text == rewritten + "\n", "istio_schemas.json is not in the generator's canonical form"
+    assert text == rewritten + "\n", f"{minor}.json is not in the generator's canonical form"
     assert '"description"' not in text, "descriptions must be dropped"
     served = {
         (api_version, kind) for api_version, kinds in document["schemas"].items() for kind in kinds
@@ -987,17 +1010,9 @@ def test_the_committed_schemas_are_compact_and_sorted_as_the_generator_writes_th
     } <= served, f"served versions missing from {sorted(served)}"
 
 
-def test_the_deployed_istio_minor_matches_the_schemas_minor() -> None:
-    pulumi_yaml = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
-    deployed = str(pulumi_yaml["config"]["istioVersion"]["default"])
-
-    def minor(version: str) -> str:
-        return ".".join(version.split(".")[:2])
-
-    assert minor(deployed) == minor(ISTIO_SCHEMA_RELEASE), (
-        f"Pulumi.yaml deploys Istio {deployed} but the schemas are Istio {ISTIO_SCHEMA_RELEASE}; "
-        "regenerate bookinfo_mesh/istio_schemas.json with scripts/generate_istio_schemas.py"
-    )
+def test_a_minor_without_schemas_is_refused_with_the_generated_minors() -> None:
+    with pytest.raises(ValueError, match=r"no Istio 1\.29 schemas; generated minors: 1\.30"):
+        validate_manifests([virtual_service()], KUBERNETES_VERSION, "1.29.9")
 
 
 # ---- The generator ----------------------------------------------------------------------------
@@ -1113,38 +1128,22 @@ def load_generator() -> ModuleType:
 def test_the_generator_keeps_markers_drops_descriptions_and_unserved_versions() -> None:
     generator = load_generator()
     crds = list(yaml.safe_load_all(TINY_CRDS))
-    text = generator.generate(copy.deepcopy(crds), "9.9.9", "a" * 40)
+    text = generator.generate(copy.deepcopy(crds), "9.9.9", "v0.0.0-20260101000000-0123456789ab")
     document = json.loads(text)
     assert document["source"] == {
-        "commit": "a" * 40,
         "generator": "scripts/generate_istio_schemas.py",
+        "module": "istio.io/istio",
+        "moduleVersion": "v0.0.0-20260101000000-0123456789ab",
         "path": "manifests/charts/base/files/crd-all.gen.yaml",
-        "repository": "istio/istio",
-        "tag": "9.9.9",
+        "release": "9.9.9",
     }, f"unexpected provenance: {document['source']}"
     assert document["schemas"] == {"example.istio.io/v1": {"Widget": TINY_EXPECTED_SCHEMA}}, (
         f"unexpected schemas: {json.dumps(document['schemas'], indent=1)}"
     )
     assert "A widget." not in text and "How big." not in text, "a description survived"
-    assert generator.generate(copy.deepcopy(crds), "9.9.9", "a" * 40) == text, (
-        "two runs gave different bytes"
-    )
+    again = generator.generate(copy.deepcopy(crds), "9.9.9", "v0.0.0-20260101000000-0123456789ab")
+    assert again == text, "two runs gave different bytes"
     assert "\n" not in text.rstrip("\n") and ": " not in text, "output is not compact"
-
-
-def test_the_generator_command_writes_the_file_and_refuses_a_short_commit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    generator = load_generator()
-    crds, out = tmp_path / "crds.yaml", tmp_path / "out.json"
-    crds.write_text(TINY_CRDS)
-    generator.main([str(crds), "--tag", "9.9.9", "--commit", "b" * 40, "--out", str(out)])
-    first = out.read_bytes()
-    generator.main([str(crds), "--tag", "9.9.9", "--commit", "b" * 40, "--out", str(out)])
-    assert out.read_bytes() == first, "regenerating changed the bytes"
-    with pytest.raises(SystemExit):
-        generator.main([str(crds), "--tag", "9.9.9", "--commit", "56df41f", "--out", str(out)])
-    assert "40 lowercase hex" in capsys.readouterr().err, "the refusal does not say why"
 
 
 def test_the_generated_tiny_schema_validates_like_the_api_server() -> None:

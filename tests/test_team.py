@@ -125,13 +125,14 @@ def test_coredns_is_a_managed_add_on_after_the_nodes_beside_pulumi_eks_cni_and_k
     assert cluster.get("skipDefaultNodeGroup") is True
 
 
-# The release the bump starts from; the stack's default (1.30.3) is where it ends.
-PREVIOUS_ISTIO = "1.30.2"
+# A patch bump starts from the stack's default (1.31.0) and ends at the next patch
+# (1.31.1, released 2026-09-21): an in-place upgrade of revision 1-31.
+NEXT_PATCH = "1.31.1"
 
 
 def test_an_istio_bump_changes_every_bookinfo_pod_template() -> None:
-    before = run_program("dev", {"istioVersion": PREVIOUS_ISTIO})
-    after = run_program("dev")
+    before = run_program("dev")
+    after = run_program("dev", {"istioVersion": NEXT_PATCH})
     for workload in WORKLOADS:
         old, new = (
             next(d for d in r.of_type(DEPLOYMENT) if d.inputs["metadata"]["name"] == workload.name)
@@ -139,13 +140,15 @@ def test_an_istio_bump_changes_every_bookinfo_pod_template() -> None:
         )
         template = (old.inputs["spec"]["template"], new.inputs["spec"]["template"])
         assert template[0] != template[1], f"{workload.name} keeps its pods and their old sidecars"
-        assert template[1]["metadata"]["annotations"][ISTIO_VERSION_ANNOTATION] == "1.30.3"
+        assert template[1]["metadata"]["annotations"][ISTIO_VERSION_ANNOTATION] == NEXT_PATCH
 
 
 @pytest.fixture(scope="module")
 def bump() -> tuple[Rendered, Rendered]:
-    before = render_run(run_program("dev", {"istioVersion": PREVIOUS_ISTIO}))
-    after = render_run(run_program("dev", {"kubernetesVersion": "1.36"}))
+    before = render_run(run_program("dev"))
+    after = render_run(
+        run_program("dev", {"kubernetesVersion": "1.36", "istioVersion": NEXT_PATCH})
+    )
     return before, after
 
 
@@ -159,7 +162,7 @@ def test_a_version_bump_updates_in_the_order_control_plane_nodes_charts_workload
         "cluster-nodes",
         "cluster-coredns",
         "istio-base",
-        "istio-istiod",
+        "istio-istiod-1-31",
         "istio-gateway",
     ]
     for earlier, later in itertools.pairwise(chain):
@@ -199,7 +202,7 @@ def test_no_autoscaler_is_enabled_since_no_metrics_server_runs(
     team: dict[str, ProgramRun],
 ) -> None:
     for run in team.values():
-        assert release(run, "istiod").inputs["values"].get("autoscaleEnabled") is False
+        assert release(run, "istiod-1-31").inputs["values"].get("autoscaleEnabled") is False
         gateway = release(run, "istio-ingressgateway").inputs["values"]
         assert gateway.get("autoscaling", {}).get("enabled") is False
 

@@ -23,6 +23,15 @@ ADDED_BY_THIS_PROJECT = "resources"
 # sidecars of the new release.
 ISTIO_VERSION = "1.30.3"
 ADDED_POD_ANNOTATION = ("bookinfo-mesh/istio-version", ISTIO_VERSION)
+# The registry upstream's sample names is retired; the same images run from Docker Hub.
+MOVES = ALL_FACTS["infrastructure_moves"]
+
+
+def moved_image(upstream_image: str) -> str:
+    """Upstream's image reference, from the registry Istio now publishes to."""
+    old, new = MOVES["images"]["old"], MOVES["images"]["new"]
+    assert upstream_image.startswith(f"{old}/"), f"upstream names {upstream_image}, not {old}"
+    return f"{new}/{upstream_image.removeprefix(f'{old}/')}"
 
 
 def upstream_deployment(facts: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +39,7 @@ def upstream_deployment(facts: dict[str, Any]) -> dict[str, Any]:
     extras = facts["extras"] or {}
     container: dict[str, Any] = {
         "name": facts["container"],
-        "image": facts["image"],
+        "image": moved_image(facts["image"]),
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"containerPort": facts["containerPort"]}],
     }
@@ -151,13 +160,22 @@ def test_the_ingress_virtual_service_is_upstreams() -> None:
     }
 
 
-def test_the_namespace_asks_istiod_to_inject_sidecars() -> None:
+def test_the_namespace_follows_the_revision_tag_whose_istiod_injects_sidecars() -> None:
     # Subsets and client-side faults only work through sidecars, injected at pod creation.
+    # Upstream's docs label the namespace istio-injection=enabled, which names no revision;
+    # a canary upgrade moves the tag instead (istio.io docs/setup/upgrade/helm).
     assert catalogue.namespace_manifest() == {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": "bookinfo", "labels": {"istio-injection": "enabled"}},
+        "metadata": {"name": "bookinfo", "labels": {"istio.io/rev": "stable"}},
     }
+
+
+def test_the_bookinfo_images_are_upstreams_from_the_registry_istio_now_uses() -> None:
+    assert MOVES["bookinfo_images"]["sample_registry_before"] == MOVES["images"]["new"], (
+        "the sample named Docker Hub before #59364: the same images live there"
+    )
+    assert MOVES["images"]["new"] == catalogue.IMAGE_REGISTRY
 
 
 def test_mutual_tls_is_strict_for_the_whole_namespace() -> None:
