@@ -1,10 +1,12 @@
-"""`bookinfo-mesh promote`: move a stack to a traffic mode by editing Pulumi.<stack>.yaml.
+"""`bookinfo-mesh promote`: move a stack one step by editing Pulumi.<stack>.yaml.
 
-Only the `mode` and `splitWeights` lines change; every other byte of the file (comments,
-order, quoting) stays. `splitWeights` lives in the file only while the stack is in split50:
-promote writes it with --weights and removes it when the stack leaves split50, so going
-there and back gives the same bytes. `--to previous` restores both keys as the last commit
-that had other values left them, read from the git history of the stack file.
+A traffic step (--to, --weights) changes only the `mode` and `splitWeights` lines; an Istio
+step (--istio) only istioVersion, istioCanaryVersion and istioCanaryStage. Every other byte of
+the file (comments, order, quoting) stays. `splitWeights` lives in the file only while the
+stack is in split50: promote writes it with --weights and removes it when the stack leaves
+split50, so going there and back gives the same bytes; likewise the canary keys live there
+only while a canary runs. `previous` restores a step's keys as the last commit that had other
+values left them, read from the git history of the stack file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from rich.text import Text
 from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.render import cohort_routes
 from bookinfo_mesh.stack_files import load_engine_config, stack_file
+from model.control_plane import CanaryStage, ControlPlane, next_step
+from model.istio_releases import parse_release
 from model.outcomes import predict_page
 from model.routing import MODES, Mode, route_table
 from model.serving import program_serving
@@ -39,6 +43,8 @@ PREVIOUS = "previous"
 MODE_KEY = "mode"
 WEIGHTS_KEY = "splitWeights"
 KEYS: tuple[str, ...] = (MODE_KEY, WEIGHTS_KEY)
+ISTIO_KEY, CANARY_KEY, STAGE_KEY = "istioVersion", "istioCanaryVersion", "istioCanaryStage"
+ISTIO_KEYS: tuple[str, ...] = (ISTIO_KEY, CANARY_KEY, STAGE_KEY)
 # A stack name as `pulumi stack init` accepts it; anything else could name a path.
 _STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # One `key: value  # comment` line; the value is quoted or plain (a plain value has no '#').
@@ -131,8 +137,11 @@ def _key_span(lines: list[str], key: str) -> tuple[int, int] | None:
     return None
 
 
-def set_key(text: str, key: str, value: Any | None) -> str:
-    """`text` with `key` set to `value` (None: removed), every other line kept byte for byte."""
+def set_key(text: str, key: str, value: Any | None, anchors: tuple[str, ...] = (MODE_KEY,)) -> str:
+    """`text` with `key` set to `value` (None: removed), every other line kept byte for byte.
+
+    A new key goes after the first of `anchors` the file has, else first in `config:`.
+    """
     lines = text.splitlines(keepends=True)
     if not any(re.match(r"config:\s*(#.*)?$", line) for line in lines):
         if value is None:
@@ -146,8 +155,9 @@ def set_key(text: str, key: str, value: Any | None) -> str:
         if value is None:
             return text
         start, _, indent = _config_block(lines)
-        after_mode = _key_span(lines, MODE_KEY) if key != MODE_KEY else None
-        at = after_mode[1] if after_mode else start
+        spans = (_key_span(lines, anchor) for anchor in anchors if anchor != key)
+        anchor = next((span for span in spans if span is not None), None)
+        at = anchor[1] if anchor else start
         lines.insert(at, f"{indent}{PROJECT}:{key}: {_format(value)}{eol}")
         return "".join(lines)
     i, j = span
@@ -184,17 +194,19 @@ def _git(root: Path, *args: str) -> str:
     return result.stdout
 
 
-def previous_values(path: Path, current: Values) -> Values:
-    """`mode` and `splitWeights` as the newest committed version of `path` that differs."""
+def previous_values(
+    path: Path, current: Values, keys: tuple[str, ...] = KEYS, option: str = "--to"
+) -> Values:
+    """`keys` as the newest committed version of `path` whose values of them differ."""
     root, name = path.parent, path.name
     for commit in _git(root, "log", "--format=%H", "--", name).split():
         old = _config_values(_git(root, "show", f"{commit}:./{name}"))
-        values = {k: old[k] for k in KEYS if k in old}
+        values = {k: old[k] for k in keys if k in old}
         if values != current:
             return values
     raise PromoteError(
-        f"--to previous: no commit of {name} has another mode or splitWeights than now "
-        "(a shallow clone? fetch more history)"
+        f"{option} previous: no commit of {name} has other values of {' or '.join(keys)} "
+        "than now (a shallow clone? fetch more history)"
     )
 
 
@@ -222,7 +234,51 @@ def target_values(
 def plan_promotion(
     stack: str, to: str | None, weights: Mapping[str, int] | None, root: Path | None = None
 ) -> Promotion:
-    """Validate a promotion and compute the new file text; nothing is written."""
+    """Validate a traffic promotion and compute the new file text; nothing is written."""
+    return _plan(
+        stack,
+        KEYS,
+        lambda current, before, path: target_values(current, to, weights, path),
+        root,
+    )
+
+
+def istio_values(plane: ControlPlane) -> Values:
+    """The Istio keys of a stack file that say `plane` (an absent key: not in the file)."""
+    values: Values = {ISTIO_KEY: plane.current.version}
+    if plane.canary is not None:
+        values[CANARY_KEY] = plane.canary.version
+        if plane.stage is not CanaryStage.INSTALLED:
+            values[STAGE_KEY] = plane.stage.value
+    return values
+
+
+def istio_target(current: Values, to: str, before: StackConfig, path: Path) -> Values:
+    """The Istio keys after one step toward release `to` ('previous': one step back)."""
+    if to == PREVIOUS:
+        return previous_values(path, current, ISTIO_KEYS, "--istio")
+    try:
+        target = parse_release(to)
+        return istio_values(next_step(before.control_plane, target))
+    except ValueError as error:
+        raise PromoteError(f"--istio {to!r} {error}") from None
+
+
+def plan_istio_promotion(stack: str, to: str, root: Path | None = None) -> Promotion:
+    """Validate one step of the control-plane ladder toward `to`; nothing is written."""
+    return _plan(
+        stack,
+        ISTIO_KEYS,
+        lambda current, before, path: istio_target(current, to, before, path),
+        root,
+    )
+
+
+Target = Callable[[Values, StackConfig, Path], Values]
+
+
+def _plan(stack: str, keys: tuple[str, ...], target: Target, root: Path | None) -> Promotion:
+    """The stack file with `keys` set as `target` says, validated before and after."""
     root = root or ROOT
     if not _STACK_NAME.fullmatch(stack):
         raise PromoteError(f"--stack {stack!r} is not a stack name (letters, digits, _ . -)")
@@ -235,15 +291,17 @@ def plan_promotion(
     except PromoteError as error:
         raise PromoteError(f"{path.name} is invalid as it is: {error}") from None
     current_all = _config_values(old_text)
-    current = {k: current_all[k] for k in KEYS if k in current_all}
-    wanted = target_values(current, to, weights, path)
+    current = {k: current_all[k] for k in keys if k in current_all}
+    wanted = target(current, before, path)
     new_text = old_text
-    for key in KEYS:
+    for index, key in enumerate(keys):
         if wanted.get(key) != current.get(key):
-            new_text = set_key(new_text, key, wanted.get(key))
-    expected = {k: v for k, v in current_all.items() if k not in KEYS} | wanted
+            # A new key goes after its step's keys before it, else after mode.
+            anchors = (*reversed(keys[:index]), MODE_KEY)
+            new_text = set_key(new_text, key, wanted.get(key), anchors)
+    expected = {k: v for k, v in current_all.items() if k not in keys} | wanted
     if _config_values(new_text) != expected:
-        raise RuntimeError(f"editing {path.name} would change more than {', '.join(KEYS)}")
+        raise RuntimeError(f"editing {path.name} would change more than {', '.join(keys)}")
     try:
         after = _validate(stack, new_text, root)
     except PromoteError as error:
@@ -292,20 +350,68 @@ def print_promotion(promotion: Promotion, console: Console, written: bool) -> No
         console.print(Text(f"{name} not written (--dry-run): {change}"))
 
 
+def _plane_rows(plane: ControlPlane) -> dict[str, str]:
+    """What runs where, in words, for one side of an Istio step."""
+    return {
+        "istiod revisions": ", ".join(f"{r.name} ({r.version})" for r in plane.revisions),
+        "CRDs (base chart)": plane.crds_from.version,
+        "Bookinfo (tag stable)": plane.workloads.name,
+        "ingress gateway": plane.gateway.name,
+    }
+
+
+def print_istio_promotion(promotion: Promotion, console: Console, written: bool) -> None:
+    """The control plane before and after one step, changed rows marked, and what is next."""
+    before, after = promotion.before.control_plane, promotion.after.control_plane
+    table = Table(title="Control plane", title_justify="left")
+    for column in ("", "", "before", "after"):
+        table.add_column(column)
+    old_rows = _plane_rows(before)
+    for what, new in _plane_rows(after).items():
+        table.add_row("*" if old_rows[what] != new else "", what, old_rows[what], new)
+    console.print(table)
+    name = promotion.path.name
+    if promotion.old_text == promotion.new_text:
+        console.print(Text(f"{name} already says this; unchanged"))
+        return
+    verb = f"wrote {name}" if written else f"{name} not written (--dry-run)"
+    console.print(Text(f"{verb}: {_istio_step_words(before, after)}"))
+    if after.canary is not None:
+        console.print(Text(f"next: promote --istio {after.canary.version}"))
+
+
+def _istio_step_words(before: ControlPlane, after: ControlPlane) -> str:
+    if after.canary is None and before.canary is None:
+        return f"istiod {before.current.name} upgraded in place to {after.current.version}"
+    if after.canary is None:
+        return f"revision {after.current.name} is istioVersion now; {before.current.name} goes"
+    if before.canary is None:
+        return f"canary {after.canary.name} ({after.canary.version}) beside {before.current.name}"
+    return f"canary {after.canary.name} at stage {after.stage.value}"
+
+
 def cmd_promote(args: argparse.Namespace, console: Console) -> None:
     from bookinfo_mesh.cli import CommandError  # cli imports this module
 
     try:
         weights = parse_weights(args.weights) if args.weights is not None else None
-        if args.to is None and weights is None:
-            raise PromoteError("promote needs --to MODE, --to previous or --weights")
-        promotion = plan_promotion(args.stack, args.to, weights)
+        if args.istio is not None and (args.to is not None or weights is not None):
+            raise PromoteError("--istio is a step of its own: leave out --to and --weights")
+        if args.to is None and weights is None and args.istio is None:
+            raise PromoteError(
+                "promote needs --to MODE, --to previous, --weights or --istio VERSION"
+            )
+        if args.istio is not None:
+            promotion = plan_istio_promotion(args.stack, args.istio)
+        else:
+            promotion = plan_promotion(args.stack, args.to, weights)
     except PromoteError as error:
         raise CommandError(str(error), EXIT_BAD_INPUT) from None
     write = not args.dry_run and promotion.new_text != promotion.old_text
     if write:
         write_file(promotion.path, promotion.new_text, "--stack")
-    print_promotion(promotion, console, written=write)
+    show = print_istio_promotion if args.istio is not None else print_promotion
+    show(promotion, console, written=write)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -322,6 +428,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--weights",
         metavar="SUBSET=PERCENT,...",
         help="split50 with these reviews weights, e.g. v1=90,v3=10 (implies --to split50)",
+    )
+    parser.add_argument(
+        "--istio",
+        metavar="VERSION",
+        help="one step of the control-plane upgrade toward this Istio release: a patch in "
+        "place, a minor as a canary (installed, workloads, gateway, done); 'previous' steps back",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="show the change, do not write the file"

@@ -185,3 +185,30 @@ def revision_tag_manifests(tag: str, revision: Revision) -> list[dict[str, Any]]
         },
     }
     return [webhook_configuration, service]
+
+
+def next_step(plane: ControlPlane, target: IstioRelease) -> ControlPlane:
+    """One step of the upgrade ladder from `plane` toward `target` (ValueError if none).
+
+    A patch of the current minor is an in-place upgrade, one step. Another minor starts a
+    canary beside the current revision, which then takes the workloads, then the gateway,
+    and at last becomes the current revision while the old one goes. Whether the target may
+    be a canary at all (newer, at most two minors on) is the stack config's to judge.
+    """
+    target_revision = Revision(target)
+    if plane.canary is None:
+        if target.minor_key == plane.current.release.minor_key:
+            return ControlPlane(target_revision)
+        return ControlPlane(plane.current, target_revision)
+    if target.minor_key != plane.canary.release.minor_key:
+        raise ValueError(
+            f"a canary of {plane.canary.version} is under way; finish it (--istio "
+            f"{plane.canary.version}) or roll it back (--istio previous) first"
+        )
+    if target != plane.canary.release:
+        return ControlPlane(plane.current, target_revision, plane.stage)  # the canary's patch
+    if plane.stage is CanaryStage.INSTALLED:
+        return ControlPlane(plane.current, plane.canary, CanaryStage.WORKLOADS)
+    if plane.stage is CanaryStage.WORKLOADS:
+        return ControlPlane(plane.current, plane.canary, CanaryStage.GATEWAY)
+    return ControlPlane(plane.canary)

@@ -15,7 +15,7 @@ from bookinfo_mesh import promote
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.outputs import write_file
-from bookinfo_mesh.promote import PromoteError, plan_promotion, set_key
+from bookinfo_mesh.promote import PromoteError, plan_istio_promotion, plan_promotion, set_key
 from bookinfo_mesh.render import render_run
 from model.routing import MODES
 from stacks.config import FAULT_MODES
@@ -108,6 +108,11 @@ def test_fault_modes_on_prod_are_refused_and_the_file_is_untouched(
         (["--stack", "../etc/passwd", "--to", "v3"], "not a stack name"),
         (["--stack", "staging", "--to", "v3"], "no stack file"),
         ([], "needs --to"),
+        (["--istio", "1.31.0", "--to", "v3"], "--istio is a step of its own"),
+        (["--istio", "latest"], "--istio 'latest' must be an exact Istio release"),
+        (["--istio", "1.32.0"], "--istio '1.32.0' is Istio 1.32, which this program does not"),
+        (["--istio", "1.30.4"], "is older than istioVersion 1.31.0"),
+        (["--istio", "previous"], "git log: fatal: not a git repository"),
     ],
 )
 def test_bad_promotions_exit_2_with_one_line_and_write_nothing(
@@ -211,3 +216,95 @@ def test_the_printed_routes_and_pages_are_those_render_predicts() -> None:
     summary = render_run(run_program("dev", {"mode": "delay"})).summary
     assert routes == summary["routes"], "promote's route table differs from render's"
     assert pages == {c: p["summary"] for c, p in summary["predictedPages"].items()}
+
+
+# --- the control plane's ladder ----------------------------------------------------------
+OLD_ISTIO, NEW_ISTIO = "1.30.4", "1.31.0"
+
+
+@pytest.fixture
+def on_old_istio(project: Path) -> Path:
+    """The dev stack pinned to 1.30.4, committed, as a stack deployed before 1.31 would be."""
+    path = project / "Pulumi.dev.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "  bookinfo-mesh:mode: all-v1\n",
+            f"  bookinfo-mesh:mode: all-v1\n  bookinfo-mesh:istioVersion: {OLD_ISTIO}\n",
+        )
+    )
+    _git(project, "init", "-q")
+    _commit(project, f"dev on {OLD_ISTIO}")
+    return project
+
+
+def _istio_step(root: Path, to: str) -> dict[str, object]:
+    promotion = plan_istio_promotion("dev", to, root)
+    if promotion.new_text != promotion.old_text:
+        write_file(promotion.path, promotion.new_text, "--stack")
+        _commit(root, f"istio step toward {to}")
+    config = yaml.safe_load(promotion.new_text)["config"]
+    return {k.removeprefix("bookinfo-mesh:"): v for k, v in config.items() if "istio" in k}
+
+
+def test_the_istio_ladder_takes_four_steps_each_one_config_change(on_old_istio: Path) -> None:
+    original = (on_old_istio / "Pulumi.dev.yaml").read_text()
+    steps = [_istio_step(on_old_istio, NEW_ISTIO) for _ in range(5)]
+    assert steps == [
+        {"istioVersion": OLD_ISTIO, "istioCanaryVersion": NEW_ISTIO},
+        {
+            "istioVersion": OLD_ISTIO,
+            "istioCanaryVersion": NEW_ISTIO,
+            "istioCanaryStage": "workloads",
+        },
+        {"istioVersion": OLD_ISTIO, "istioCanaryVersion": NEW_ISTIO, "istioCanaryStage": "gateway"},
+        {"istioVersion": NEW_ISTIO},
+        {"istioVersion": NEW_ISTIO},  # done: the last step changes nothing
+    ]
+    final = (on_old_istio / "Pulumi.dev.yaml").read_text()
+    for line in _changed_lines(original, final):
+        assert "bookinfo-mesh:istioVersion:" in line, f"a step changed another line: {line}"
+
+
+def test_previous_walks_the_ladder_back_to_the_same_bytes(on_old_istio: Path) -> None:
+    path = on_old_istio / "Pulumi.dev.yaml"
+    texts = [path.read_text()]
+    for _ in range(4):
+        _istio_step(on_old_istio, NEW_ISTIO)
+        texts.append(path.read_text())
+    # Each `previous` undoes the newest step; a step back is itself a commit, so the
+    # history of the file alternates, as `--to previous` does for traffic.
+    _istio_step(on_old_istio, "previous")
+    assert path.read_text() == texts[3], "previous did not undo the final step"
+
+
+def test_a_patch_of_the_current_minor_is_one_in_place_step(project: Path) -> None:
+    assert _istio_step_in(project, "1.31.1") == {"istioVersion": "1.31.1"}
+
+
+def _istio_step_in(root: Path, to: str) -> dict[str, object]:
+    promotion = plan_istio_promotion("dev", to, root)
+    config = yaml.safe_load(promotion.new_text)["config"]
+    return {k.removeprefix("bookinfo-mesh:"): v for k, v in config.items() if "istio" in k}
+
+
+def test_a_second_canary_is_refused_while_one_is_under_way(on_old_istio: Path) -> None:
+    _istio_step(on_old_istio, NEW_ISTIO)
+    with pytest.raises(PromoteError, match=r"a canary of 1\.31\.0 is under way; finish it"):
+        plan_istio_promotion("dev", "1.30.9", on_old_istio)
+    assert _istio_step_in(on_old_istio, "1.31.1") == {
+        "istioVersion": OLD_ISTIO,
+        "istioCanaryVersion": "1.31.1",
+    }, "a newer patch of the canary's own minor replaces it at the same stage"
+
+
+def test_the_istio_step_prints_the_control_plane_before_and_after(
+    on_old_istio: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(promote, "ROOT", on_old_istio)
+    assert main(["promote", "--stack", "dev", "--istio", NEW_ISTIO]) == 0
+    out = capsys.readouterr().out
+    assert "│ * │ istiod revisions      │ 1-30 (1.30.4) │ 1-30 (1.30.4), 1-31 (1.31.0) │" in out, (
+        out
+    )
+    assert "wrote Pulumi.dev.yaml: canary 1-31 (1.31.0) beside 1-30" in out, out
+    assert "next: promote --istio 1.31.0" in out, out
