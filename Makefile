@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: all deps render diff test lint workflows bench mutation clean
+.PHONY: all deps render diff test lint workflows renovate docs bench mutation clean
 
 all: deps
 
@@ -31,14 +31,24 @@ diff: deps
 
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet .
 
 # The GitHub workflows: no medium or high security finding, and valid against GitHub's schema.
 workflows: deps
 	$(BIN)/zizmor --offline --min-severity medium --no-progress .github/workflows
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
-test: lint workflows
+# renovate.json: Renovate's own validator where npm is (cached outside the checkout), else
+# Renovate's JSON schema.
+renovate: deps
+	$(BIN)/python scripts/check_renovate.py
+
+test: lint workflows renovate
 	$(BIN)/pytest -q
+
+# Rewrites every output sample in README.md and docs/ from the command it shows.
+docs: deps
+	$(BIN)/python scripts/docs.py
 
 bench: deps
 	$(BIN)/python scripts/benchmark.py
