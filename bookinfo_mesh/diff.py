@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bookinfo_mesh.engine import mock_id
-from bookinfo_mesh.render import Rendered
+from bookinfo_mesh.render import Rendered, ResourceRecord
 
 # Input paths whose change makes the provider replace (delete and create) the resource: the
 # one table of them, for every resource type the program registers (a type with no entry
@@ -126,7 +126,7 @@ class StackDiff:
 
     @property
     def routes_changed(self) -> bool:
-        return self.before.summary["routes"] != self.after.summary["routes"]
+        return self.before.summary.routes != self.after.summary.routes
 
 
 _MISSING = "(absent)"
@@ -191,25 +191,25 @@ def _leaves(value: Any, parts: list[Any]) -> list[tuple[str, Any]]:
     return [(_path(parts), value)]
 
 
-def _references(resource: dict[str, Any]) -> frozenset[str]:
+def _references(resource: ResourceRecord) -> frozenset[str]:
     """The values by which other resources' inputs name this one under the mock engine."""
-    return frozenset({resource["urn"], mock_id(resource["name"])})
+    return frozenset({resource.urn, mock_id(resource.name)})
 
 
 def _inputs_naming_replaced(
-    resource: dict[str, Any], replaced: set[str], by_urn: dict[str, dict[str, Any]]
+    resource: ResourceRecord, replaced: set[str], by_urn: dict[str, ResourceRecord]
 ) -> list[FieldChange]:
     """The inputs of `resource` that name a replaced resource: their values are unknown until
     it is recreated, so each becomes a change to "(new id of <name>)"."""
     named = {
-        token: by_urn[u]["name"]
-        for u in resource["dependencies"]
+        token: by_urn[u].name
+        for u in resource.dependencies
         if u in replaced
         for token in _references(by_urn[u])
     }
     return [
         FieldChange(path, value, KnownAfterReplacement(f"(new id of {named[value]})"))
-        for path, value in _leaves(resource["inputs"], [])
+        for path, value in _leaves(resource.inputs, [])
         if isinstance(value, str) and value in named
     ]
 
@@ -220,8 +220,8 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
     A replacement spreads: whatever names a replaced resource through a force-new input is
     replaced too, to a fixed point; whatever names it through another input is updated.
     """
-    old = {r["urn"]: r for r in before.resources if not r["read"]}
-    new = {r["urn"]: r for r in after.resources if not r["read"]}
+    old = {r.urn: r for r in before.resources if not r.read}
+    new = {r.urn: r for r in after.resources if not r.read}
     ops: dict[str, str] = {}
     fields: dict[str, tuple[FieldChange, ...]] = {}
     for urn in sorted(old.keys() | new.keys()):
@@ -230,9 +230,9 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
         elif urn not in new:
             ops[urn] = "delete"
         else:
-            fields[urn] = field_changes(old[urn]["inputs"], new[urn]["inputs"])
+            fields[urn] = field_changes(old[urn].inputs, new[urn].inputs)
             if fields[urn]:
-                ops[urn] = "replace" if _replaces(new[urn]["type"], fields[urn]) else "update"
+                ops[urn] = "replace" if _replaces(new[urn].type, fields[urn]) else "update"
     # Each pass that goes on replaces one more resource at least: len(new) passes suffice.
     for _ in range(len(new)):
         replaced = {u for u, op in ops.items() if op == "replace"}
@@ -244,7 +244,7 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
         }
         for urn, found in naming.items():
             fields[urn] = tuple(sorted({*fields[urn], *found}, key=lambda c: c.path))
-        spread = [urn for urn in naming if _replaces(new[urn]["type"], fields[urn])]
+        spread = [urn for urn in naming if _replaces(new[urn].type, fields[urn])]
         ops.update(dict.fromkeys(naming, "update"))
         if not spread:
             break
@@ -253,8 +253,8 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
         ResourceChange(
             op,
             urn,
-            (new.get(urn) or old[urn])["type"],
-            (new.get(urn) or old[urn])["name"],
+            (new.get(urn) or old[urn]).type,
+            (new.get(urn) or old[urn]).name,
             fields.get(urn, ()),
         )
         for urn, op in sorted(ops.items())
@@ -262,19 +262,19 @@ def diff_rendered(before: Rendered, after: Rendered) -> StackDiff:
     return StackDiff(before, after, tuple(changes))
 
 
-def _dependency_graph(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+def _dependency_graph(resources: Sequence[ResourceRecord]) -> dict[str, list[str]]:
     """URN -> URNs it waits for, sorted, with each component dependency expanded to its
     descendants."""
     children: dict[str, list[str]] = {}
     for r in resources:
-        if r["parent"]:
-            children.setdefault(r["parent"], []).append(r["urn"])
+        if r.parent:
+            children.setdefault(r.parent, []).append(r.urn)
 
     def with_descendants(urn: str) -> set[str]:
         return {urn}.union(*(with_descendants(child) for child in children.get(urn, [])))
 
     return {
-        r["urn"]: sorted({d for dep in r["dependencies"] for d in with_descendants(dep)})
+        r.urn: sorted({d for dep in r.dependencies for d in with_descendants(dep)})
         for r in resources
     }
 
@@ -297,7 +297,7 @@ def _changed_dependencies(
 
 
 def update_steps(
-    resources: list[dict[str, Any]], changes: tuple[ResourceChange, ...]
+    resources: Sequence[ResourceRecord], changes: tuple[ResourceChange, ...]
 ) -> tuple[tuple[ResourceChange, ...], ...]:
     """Changes grouped into steps: a step holds the changes whose changed dependencies (through
     any resources of `resources`) are all in earlier steps."""

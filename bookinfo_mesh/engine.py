@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
+import runpy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,19 +202,6 @@ async def _resolve(value: Any) -> Any:
     return SECRET if await output.is_secret() else resolved
 
 
-def _new_event_loop_in_child() -> None:
-    """Give a forked child its own event loop.
-
-    The SDK sends every RPC through the event loop's default thread pool. A child of fork()
-    (mutation testing forks a worker per mutant) inherits the parent's loop and pool but not
-    the pool's threads, so its first RPC would wait forever.
-    """
-    asyncio.set_event_loop(asyncio.new_event_loop())
-
-
-os.register_at_fork(after_in_child=_new_event_loop_in_child)
-
-
 def run_under_mocks(
     func: Callable[[], object],
     stack: str = "test",
@@ -249,11 +235,5 @@ def run_program(stack: str, overrides: Mapping[str, str] | None = None) -> Progr
 
 
 def _run_main() -> None:
-    """Execute __main__.py as the main module, as Pulumi's Python language host does.
-
-    Compiled and executed here rather than with runpy: runpy's frames are frozen modules with
-    no file, which mutmut's test-to-function tracking cannot resolve (`make mutation`).
-    """
-    program = PROJECT_ROOT / "__main__.py"
-    code = compile(program.read_text(), str(program), "exec")
-    exec(code, {"__name__": "__main__", "__file__": str(program), "__builtins__": __builtins__})
+    """Execute __main__.py as the main module, as Pulumi's Python language host does."""
+    runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")

@@ -8,6 +8,7 @@ Mermaid or HTML could read as syntax is written as a Mermaid entity code (`#35;`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from model.istio_manifests import routes_from_manifests
@@ -86,10 +87,10 @@ def traffic_flowchart(table: RouteTable, test_user: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rendered_flowchart(manifests: list[dict[str, Any]], config: dict[str, Any]) -> str:
+def rendered_flowchart(manifests: Sequence[Mapping[str, Any]], test_user: str) -> str:
     """The flowchart of a render: routes read back from its VirtualServices, as render does."""
     table = routes_from_manifests([m for m in manifests if m.get("kind") == "VirtualService"])
-    return traffic_flowchart(table, str(config.get("testUser", "")))
+    return traffic_flowchart(table, test_user)
 
 
 def fenced(chart: str) -> str:

@@ -10,8 +10,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from bookinfo_mesh.errors import ToolError
 
-class OutputError(ValueError):
+
+class OutputError(ToolError):
     """An output place that cannot take the output (a file, a missing or read-only folder)."""
 
 
@@ -95,13 +97,22 @@ def write_dir(out: Path, files: Mapping[str, str], expected: frozenset[str]) -> 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_file(path: Path, text: str, option: str) -> None:
-    """Write `path` (UTF-8, text as given) by renaming a finished sibling temporary file over
-    it: readers see the old file or the new one. A file it replaces keeps its permissions."""
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a place write_file could not write a file to."""
+    if not str(path) or path.name in ("", ".", ".."):
+        raise OutputError(f"{option} needs a file name, got {str(path)!r}")
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder, not a file")
     if not path.parent.is_dir():
         raise OutputError(f"{option} {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: cannot write in {path.parent}")
+
+
+def write_file(path: Path, text: str, option: str) -> None:
+    """Write `path` (UTF-8, text as given) by renaming a finished sibling temporary file over
+    it: readers see the old file or the new one. A file it replaces keeps its permissions."""
+    check_output_file(path, option)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as error:

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic.alias_generators import to_camel
 
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource
+from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.outputs import write_dir
 from model.istio_manifests import routes_from_manifests
 from model.outcomes import cohort_key, predict_page
@@ -38,29 +41,105 @@ _HELM = "kubernetes:helm.sh/"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
+class _Record(BaseModel):
+    """A part of a render: frozen, and camelCase in its JSON files, like the stack outputs."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, alias_generator=to_camel
+    )
+
+
+class ResourceRecord(_Record):
+    """One registration as the engine saw it; secrets masked, provider by URN."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    dependencies: tuple[str, ...]
+    provider: str | None
+    protect: bool
+    read: bool  # a `.get()` of an existing object, not something the program creates
+    inputs: dict[str, Any]
+
+
+class RouteCell(_Record):
+    """What one cohort gets from one service: versions with weights, and the fault if any."""
+
+    to: str
+    fault: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_fault(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k != "fault" or v is not None}
+
+    def __str__(self) -> str:
+        return self.to + (f"; {self.fault}" if self.fault else "")
+
+
+class OutcomeRecord(_Record):
+    """One way the page turns out for a cohort (model.outcomes.PageOutcome)."""
+
+    share: float
+    reviews_version: str | None = None
+    ratings_unavailable: bool
+    wait_seconds: float
+    sees: str
+
+
+class PageRecord(_Record):
+    """The page one cohort is predicted to see."""
+
+    summary: str
+    outcomes: tuple[OutcomeRecord, ...]
+
+
+class Summary(_Record):
+    """Counts, routes and predicted pages, all derived from what the program registered."""
+
+    stack: str
+    config: dict[str, str]  # the project's keys without their prefix; other keys whole
+    resource_count: int
+    resources: dict[str, dict[str, int]]  # top-level component -> type -> count
+    routes: dict[str, dict[str, RouteCell]]  # service -> cohort key -> cell
+    predicted_pages: dict[str, PageRecord]  # cohort key -> page
+    outputs: dict[str, Any]
+
+    @property
+    def kubernetes_version(self) -> str:
+        return self.config["kubernetesVersion"]
+
+    @property
+    def test_user(self) -> str:
+        return self.config["testUser"]
+
+
 @dataclass(frozen=True)
 class Rendered:
-    """Everything render writes, in memory."""
+    """Everything render writes, in memory; its files are the contract between two commits'
+    renders (diff --base reads what another commit's render wrote)."""
 
-    resources: list[dict[str, Any]]
-    manifests: list[dict[str, Any]]
-    summary: dict[str, Any]
+    resources: tuple[ResourceRecord, ...]
+    manifests: tuple[dict[str, Any], ...]
+    summary: Summary
 
     def files(self) -> dict[str, str]:
         """File name -> content, exactly RENDER_FILES."""
+        resources = [r.model_dump(mode="json", by_alias=True) for r in self.resources]
         return {
-            "resources.json": _json(self.resources),
-            "manifests.yaml": yaml.safe_dump_all(self.manifests, sort_keys=False, width=100),
-            "summary.json": _json(self.summary),
+            "resources.json": _json(resources),
+            "manifests.yaml": yaml.safe_dump_all(list(self.manifests), sort_keys=False, width=100),
+            "summary.json": _json(self.summary.model_dump(mode="json", by_alias=True)),
         }
 
     @property
     def istio_crds_version(self) -> str:
         """The Istio release whose base chart installs the CRDs every Istio object meets."""
         (base,) = (
-            r["inputs"]
+            r.inputs
             for r in self.resources
-            if r["type"] == HELM_RELEASE and r["inputs"].get("chart") == "base"
+            if r.type == HELM_RELEASE and r.inputs.get("chart") == "base"
         )
         return str(base["version"])
 
@@ -69,12 +148,20 @@ class Rendered:
         write_dir(out_dir, self.files(), RENDER_FILES)
 
     @classmethod
-    def read(cls, out_dir: Path) -> Rendered:
-        return cls(
-            resources=json.loads((out_dir / "resources.json").read_text()),
-            manifests=list(yaml.safe_load_all((out_dir / "manifests.yaml").read_text())),
-            summary=json.loads((out_dir / "summary.json").read_text()),
-        )
+    def read(cls, out_dir: Path, what: str) -> Rendered:
+        """The render in `out_dir`; ToolError naming `what` if its files are not one."""
+        try:
+            return cls(
+                resources=tuple(
+                    ResourceRecord.model_validate(r)
+                    for r in json.loads((out_dir / "resources.json").read_text())
+                ),
+                manifests=tuple(yaml.safe_load_all((out_dir / "manifests.yaml").read_text())),
+                summary=Summary.model_validate_json((out_dir / "summary.json").read_text()),
+            )
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
+            first = str(error).splitlines()[0]
+            raise ToolError(f"{what} is not a render this version can read: {first}") from None
 
 
 def _json(data: Any) -> str:
@@ -90,7 +177,7 @@ def _is_manifest(resource: RegisteredResource) -> bool:
     )
 
 
-def manifests_of(run: ProgramRun) -> list[dict[str, Any]]:
+def manifests_of(run: ProgramRun) -> tuple[dict[str, Any], ...]:
     """The Kubernetes and Istio objects the program creates, in an order kubectl accepts."""
     objects = [dict(r.inputs) for r in run.resources if _is_manifest(r)]
 
@@ -99,26 +186,26 @@ def manifests_of(run: ProgramRun) -> list[dict[str, Any]]:
         meta = obj["metadata"]
         return KIND_ORDER.index(obj["kind"]), meta.get("namespace", ""), meta["name"]
 
-    return sorted(objects, key=order)
+    return tuple(sorted(objects, key=order))
 
 
-def resources_of(run: ProgramRun) -> list[dict[str, Any]]:
+def resources_of(run: ProgramRun) -> tuple[ResourceRecord, ...]:
     """Every registration: type, name, parent, dependencies and (masked) inputs."""
-    return [
-        {
-            "urn": r.urn,
-            "type": r.type,
-            "name": r.name,
-            "parent": r.parent,
-            "dependencies": list(r.dependencies),
+    return tuple(
+        ResourceRecord(
+            urn=r.urn,
+            type=r.type,
+            name=r.name,
+            parent=r.parent,
+            dependencies=r.dependencies,
             # A provider reference is "<URN>::<id>", and URNs contain "::" themselves.
-            "provider": r.provider.rsplit("::", 1)[0] if r.provider else None,
-            "protect": r.protect,
-            "read": r.read,
-            "inputs": r.inputs,
-        }
+            provider=r.provider.rsplit("::", 1)[0] if r.provider else None,
+            protect=r.protect,
+            read=r.read,
+            inputs=dict(r.inputs),
+        )
         for r in run.resources
-    ]
+    )
 
 
 def _component_of(resource: RegisteredResource, by_urn: dict[str, RegisteredResource]) -> str:
@@ -129,20 +216,18 @@ def _component_of(resource: RegisteredResource, by_urn: dict[str, RegisteredReso
     return current.type.rpartition(":")[2]
 
 
-def route_cells(rules: tuple, user: str | None) -> dict[str, str]:
+def route_cells(rules: tuple, user: str | None) -> RouteCell:
     """What one cohort gets from one service's rules: versions with weights, and a fault."""
     described = describe_rule(rule_for(rules, user))
-    cells = {"to": ", ".join(f"{s} {w} %" for s, w in described["to"].items())}
-    if "fault" in described:
-        cells["fault"] = str(described["fault"])
-    return cells
+    to = ", ".join(f"{s} {w} %" for s, w in described["to"].items())
+    return RouteCell(to=to, fault=str(described["fault"]) if "fault" in described else None)
 
 
 def _users(test_user: str) -> tuple[tuple[str, str | None], ...]:
     return ((cohort_key(None), None), (cohort_key(test_user), test_user))
 
 
-def cohort_routes(table: RouteTable, test_user: str) -> dict[str, dict[str, dict[str, str]]]:
+def cohort_routes(table: RouteTable, test_user: str) -> dict[str, dict[str, RouteCell]]:
     """service -> cohort key -> route cells, for anonymous visitors and the test user."""
     return {
         service: {user_key: route_cells(rules, user) for user_key, user in _users(test_user)}
@@ -150,7 +235,7 @@ def cohort_routes(table: RouteTable, test_user: str) -> dict[str, dict[str, dict
     }
 
 
-def summarize(run: ProgramRun, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(run: ProgramRun, manifests: tuple[dict[str, Any], ...]) -> Summary:
     """Counts, routes and predicted pages, all derived from what the program registered."""
     by_urn = {r.urn: r for r in run.resources}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
@@ -161,30 +246,30 @@ def summarize(run: ProgramRun, manifests: list[dict[str, Any]]) -> dict[str, Any
     config = {k.removeprefix(prefix): v for k, v in sorted(run.config.items())}
     test_user = config["testUser"]
     table = routes_from_manifests([m for m in manifests if m["kind"] == "VirtualService"])
-    return {
-        "stack": run.stack,
-        "config": config,
-        "resourceCount": len(run.resources),
-        "resources": {c: dict(sorted(n.items())) for c, n in sorted(counts.items())},
-        "routes": cohort_routes(table, test_user),
-        "predictedPages": {
-            p.cohort: {
-                "summary": p.describe(),
-                "outcomes": [
-                    {
-                        "share": o.share,
-                        "reviewsVersion": o.reviews_version,
-                        "ratingsUnavailable": o.ratings_unavailable,
-                        "waitSeconds": o.wait_s,
-                        "sees": o.what,
-                    }
+    return Summary(
+        stack=run.stack,
+        config=config,
+        resource_count=len(run.resources),
+        resources={c: dict(sorted(n.items())) for c, n in sorted(counts.items())},
+        routes=cohort_routes(table, test_user),
+        predicted_pages={
+            p.cohort: PageRecord(
+                summary=p.describe(),
+                outcomes=tuple(
+                    OutcomeRecord(
+                        share=o.share,
+                        reviews_version=o.reviews_version,
+                        ratings_unavailable=o.ratings_unavailable,
+                        wait_seconds=o.wait_s,
+                        sees=o.what,
+                    )
                     for o in p.outcomes
-                ],
-            }
+                ),
+            )
             for p in predict_page(table, serving_from_manifests(manifests), test_user)
         },
-        "outputs": dict(run.outputs),
-    }
+        outputs=dict(run.outputs),
+    )
 
 
 def render_run(run: ProgramRun) -> Rendered:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -35,14 +34,6 @@ def _fence(lines: list[str]) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _route_text(cells: dict[str, str]) -> str:
-    return cells["to"] + (f"; {cells['fault']}" if "fault" in cells else "")
-
-
-def _cohorts(summary: dict[str, Any]) -> list[str]:
-    return list(summary["predictedPages"])
-
-
 def _cells(*values: str) -> list[Text]:
     """Table cells as plain text: rich must not read "[bold]" in a value as markup."""
     return [Text(v) for v in values]
@@ -50,13 +41,13 @@ def _cells(*values: str) -> list[Text]:
 
 def print_render(rendered: Rendered, console: Console, written_to: str | None) -> None:
     summary = rendered.summary
-    config = summary["config"]
+    config = summary.config
     console.print(
-        f"[bold]bookinfo-mesh[/] stack [bold]{escape(summary['stack'])}[/] "
+        f"[bold]bookinfo-mesh[/] stack [bold]{escape(summary.stack)}[/] "
         f"({escape(config.get('aws:region', '?'))}), mode [bold]{escape(config['mode'])}[/]: "
-        f"{summary['resourceCount']} resources, {len(rendered.manifests)} Kubernetes objects"
+        f"{summary.resource_count} resources, {len(rendered.manifests)} Kubernetes objects"
     )
-    for component, counts in summary["resources"].items():
+    for component, counts in summary.resources.items():
         table = Table(
             title=f"{escape(component)}: {sum(counts.values())} resources", title_justify="left"
         )
@@ -66,20 +57,20 @@ def print_render(rendered: Rendered, console: Console, written_to: str | None) -
             table.add_row(*_cells(type_, str(count)))
         console.print(table)
 
-    cohorts = _cohorts(summary)
+    cohorts = list(summary.predicted_pages)
     routes = Table(title="Routes per service and cohort", title_justify="left")
     routes.add_column("service")
     for cohort in cohorts:
         routes.add_column(Text(cohort_label(cohort)))
-    for service, by_cohort in summary["routes"].items():
-        routes.add_row(*_cells(service, *(_route_text(by_cohort[c]) for c in cohorts)))
+    for service, by_cohort in summary.routes.items():
+        routes.add_row(*_cells(service, *(str(by_cohort[c]) for c in cohorts)))
     console.print(routes)
 
     pages = Table(title="Predicted /productpage", title_justify="left")
     pages.add_column("cohort")
     pages.add_column("sees")
-    for cohort, page in summary["predictedPages"].items():
-        pages.add_row(*_cells(cohort_label(cohort), page["summary"]))
+    for cohort, page in summary.predicted_pages.items():
+        pages.add_row(*_cells(cohort_label(cohort), page.summary))
     console.print(pages)
     if written_to:
         console.print(Text(f"wrote {written_to}/resources.json, manifests.yaml, summary.json"))
@@ -93,26 +84,26 @@ def _changes_header(diff: StackDiff) -> str:
 
 def _page_rows(diff: StackDiff) -> list[tuple[str, str, str]]:
     """One row per cohort on either side: a cohort that leaves shows "-" after, and back."""
-    before, after = diff.before.summary["predictedPages"], diff.after.summary["predictedPages"]
+    before, after = diff.before.summary.predicted_pages, diff.after.summary.predicted_pages
     return [
         (
             cohort_label(cohort),
-            before.get(cohort, {}).get("summary", "-"),
-            after.get(cohort, {}).get("summary", "-"),
+            before[cohort].summary if cohort in before else "-",
+            after[cohort].summary if cohort in after else "-",
         )
         for cohort in [*before, *(c for c in after if c not in before)]
     ]
 
 
 def _route_rows(diff: StackDiff) -> list[tuple[str, str, str, str]]:
-    before, after = diff.before.summary["routes"], diff.after.summary["routes"]
+    before, after = diff.before.summary.routes, diff.after.summary.routes
     rows = []
     for service in [*after, *(s for s in before if s not in after)]:
         old_cohorts, new_cohorts = before.get(service, {}), after.get(service, {})
         for cohort in [*old_cohorts, *(c for c in new_cohorts if c not in old_cohorts)]:
             old, new = old_cohorts.get(cohort), new_cohorts.get(cohort)
-            old_text = _route_text(old) if old else "-"
-            new_text = _route_text(new) if new else "-"
+            old_text = str(old) if old else "-"
+            new_text = str(new) if new else "-"
             if old_text != new_text:
                 rows.append((service, cohort_label(cohort), old_text, new_text))
     return rows
@@ -148,7 +139,7 @@ def print_diff(diff: StackDiff, console: Console) -> None:
 
 def diff_markdown(diff: StackDiff) -> str:
     """The diff as a pull-request comment."""
-    stack = diff.after.summary["stack"]
+    stack = diff.after.summary.stack
     lines = [f"### bookinfo-mesh {md(stack)}: {_changes_header(diff)}", ""]
     if diff.changes:
         lines += ["| op | resource | type |", "|---|---|---|"]
@@ -184,7 +175,7 @@ def diff_markdown(diff: StackDiff) -> str:
 def traffic_markdown(diff: StackDiff) -> list[str]:
     """Mermaid pictures of the traffic before and after (one when the routes do not change)."""
     before, after = (
-        rendered_flowchart(r.manifests, r.summary["config"]) for r in (diff.before, diff.after)
+        rendered_flowchart(r.manifests, r.summary.test_user) for r in (diff.before, diff.after)
     )
     if before == after:
         return ["", "#### Traffic (unchanged)", "", fenced(after)]

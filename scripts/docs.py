@@ -21,7 +21,7 @@ from rich.console import Console
 from bookinfo_mesh.cli import main as cli
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
-from bookinfo_mesh.promote import istio_values
+from bookinfo_mesh.promotion import istio_values
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import print_diff
 from model.control_plane import ControlPlane, Revision, next_step

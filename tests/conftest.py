@@ -1,6 +1,13 @@
-"""Test-wide settings: hypothesis runs the same examples on every machine, with no deadline."""
+"""Test-wide settings: hypothesis runs the same examples everywhere; mutation runs' needs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
 
 from hypothesis import settings
+
+from bookinfo_mesh import engine
 
 # A per-example deadline would make timing, not behaviour, fail a test; a fixed seed makes
 # a failure reproduce on every run.
@@ -10,3 +17,29 @@ settings.load_profile("bookinfo")
 # (pyproject's [tool.mutmut]): fewer examples per property keep a run in minutes, and a weaker
 # suite can only lower the score, never inflate it.
 settings.register_profile("mutation", parent=settings.get_profile("bookinfo"), max_examples=25)
+
+
+def _new_event_loop_in_child() -> None:
+    """Give a forked child its own event loop.
+
+    The Pulumi SDK sends every RPC through the event loop's default thread pool. A child of
+    fork() (mutmut forks a worker per mutant) inherits the parent's loop and pool but not the
+    pool's threads, so its first RPC would wait forever.
+    """
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+os.register_at_fork(after_in_child=_new_event_loop_in_child)
+
+
+def _exec_main() -> None:
+    """__main__.py compiled and executed here rather than by runpy, whose frames are frozen
+    modules without a file that mutmut's test-to-function tracking cannot resolve."""
+    program = engine.PROJECT_ROOT / "__main__.py"
+    code = compile(program.read_text(), str(program), "exec")
+    exec(code, {"__name__": "__main__", "__file__": str(program), "__builtins__": __builtins__})
+
+
+# mutmut sets MUTANT_UNDER_TEST in every run it makes of the suite.
+if "MUTANT_UNDER_TEST" in os.environ:
+    engine._run_main = _exec_main

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,8 @@ def ops(diff: StackDiff, op: str) -> set[tuple[str, str]]:
 def with_deployment_changed(rendered: Rendered, name: str, change) -> Rendered:
     """The same render, with one Deployment's inputs edited as a code change would."""
     resources = copy.deepcopy(rendered.resources)
-    (deployment,) = (r for r in resources if r["type"] == DEPLOYMENT and r["name"] == name)
-    change(deployment["inputs"])
+    (deployment,) = (r for r in resources if r.type == DEPLOYMENT and r.name == name)
+    change(deployment.inputs)
     return Rendered(resources, rendered.manifests, rendered.summary)
 
 
@@ -150,9 +151,7 @@ def commit_all(repo: Path, message: str) -> str:
     ).stdout.strip()
 
 
-def test_diff_between_two_commits_names_exactly_what_the_second_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_diff_between_two_commits_names_exactly_what_the_second_changed(tmp_path: Path) -> None:
     """Two real commits of the project: the second sets the dev stack's mode to v3."""
     tracked = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -169,9 +168,29 @@ def test_diff_between_two_commits_names_exactly_what_the_second_changed(
     stack_file.write_text(text.replace("bookinfo-mesh:mode: all-v1", "bookinfo-mesh:mode: v3"))
     head = commit_all(repo, "reviews v3 for everyone")
 
-    monkeypatch.chdir(repo)
+    # Run as that copy's own command: refs name commits of the project the command is part of.
     comment = tmp_path / "comment.md"
-    assert main(["diff", "--base", base, "--head", head, "--markdown", str(comment)]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bookinfo_mesh",
+            "diff",
+            "--base",
+            base,
+            "--head",
+            head,
+            "--markdown",
+            str(comment),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
     lines = comment.read_text().splitlines()
     assert lines[0] == "### bookinfo-mesh dev: 0 to create, 1 to update, 0 to replace, 0 to delete"
     assert "| update | traffic-vs-reviews | kubernetes:networking.istio.io/v1:VirtualService |" in (
@@ -179,3 +198,15 @@ def test_diff_between_two_commits_names_exactly_what_the_second_changed(
     )
     assert "| not logged in | reviews v1, no stars | reviews v3, red stars |" in lines
     assert "| user jason | reviews v1, no stars | reviews v3, red stars |" in lines
+
+
+def test_a_ref_names_a_commit_of_the_project_wherever_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a folder outside the checkout, or inside another repository, --base HEAD is the
+    project's HEAD, not that folder's."""
+    other = tmp_path / "other-repo"
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    monkeypatch.chdir(other)
+    assert main(["diff", "--base", "HEAD", "--markdown", "-"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith("### bookinfo-mesh dev:")

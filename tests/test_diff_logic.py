@@ -12,7 +12,7 @@ from bookinfo_mesh.diff import (
     short,
     update_steps,
 )
-from bookinfo_mesh.render import Rendered
+from bookinfo_mesh.render import Rendered, ResourceRecord, Summary
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -22,20 +22,33 @@ IGW = "aws:ec2/internetGateway:InternetGateway"
 
 def res(
     name: str, type_: str, inputs: dict[str, Any], deps: tuple[str, ...] = (), parent: str = ""
-) -> dict[str, Any]:
-    return {
-        "urn": f"urn:{name}",
-        "type": type_,
-        "name": name,
-        "parent": f"urn:{parent}" if parent else None,
-        "dependencies": [f"urn:{d}" for d in deps],
-        "read": False,
-        "inputs": inputs,
-    }
+) -> ResourceRecord:
+    return ResourceRecord(
+        urn=f"urn:{name}",
+        type=type_,
+        name=name,
+        parent=f"urn:{parent}" if parent else None,
+        dependencies=tuple(f"urn:{d}" for d in deps),
+        provider=None,
+        protect=False,
+        read=False,
+        inputs=inputs,
+    )
 
 
-def rendered(*resources: dict[str, Any]) -> Rendered:
-    return Rendered(list(resources), [], {"routes": {}})
+NO_SUMMARY = Summary(
+    stack="test",
+    config={},
+    resource_count=0,
+    resources={},
+    routes={},
+    predicted_pages={},
+    outputs={},
+)
+
+
+def rendered(*resources: ResourceRecord) -> Rendered:
+    return Rendered(resources, (), NO_SUMMARY)
 
 
 def test_short_values_are_one_json_line_with_keys_sorted_and_text_as_typed() -> None:

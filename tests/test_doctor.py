@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bookinfo_mesh import doctor
 from bookinfo_mesh.cli import main
+from bookinfo_mesh.commands import doctor
 
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYFAKESECRET"
 IDENTITY = (
@@ -92,6 +92,7 @@ def path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     fake(tmp_path, "pulumi", "echo v3.150.0")
+    fake(tmp_path, "uv", "echo uv 0.13.9")
     fake(tmp_path, "aws", aws_script("2.15.30"))
     fake(tmp_path, "kubectl", """echo '{"clientVersion": {"gitVersion": "v1.35.1"}}'""")
     return tmp_path
@@ -112,7 +113,7 @@ def line(output: str, name: str) -> str:
 def test_a_ready_machine_passes_every_check(path: Path, capsys) -> None:
     code, out = doctor_says(capsys)
     assert code == doctor.EXIT_READY, out
-    for name in ("Pulumi CLI", "AWS CLI", "AWS credentials", "AWS region", "kubectl"):
+    for name in ("Pulumi CLI", "uv", "AWS CLI", "AWS credentials", "AWS region", "kubectl"):
         assert line(out, name).startswith("ok"), f"{name} not ok:\n{out}"
     assert "arn:aws:iam::111122223333:user/ci" in line(out, "AWS credentials")
 
@@ -152,6 +153,28 @@ def test_missing_credentials_are_reported_without_printing_any(path: Path, capsy
     code, out = doctor_says(capsys)
     assert code == doctor.EXIT_NOT_READY
     assert "aws sso login" in line(out, "AWS credentials"), out
+
+
+def test_no_network_is_not_called_missing_credentials(path: Path, capsys) -> None:
+    no_network = (
+        "echo 'Could not connect to the endpoint URL: \"https://sts.amazonaws.com/\"' >&2; exit 255"
+    )
+    fake(path, "aws", aws_script("2.15.30").replace("echo '" + IDENTITY + "'", no_network))
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_NOT_READY
+    assert line(out, "AWS credentials") == (
+        "missing  AWS credentials: could not reach AWS STS to check them (no network, or a "
+        "proxy in the way)"
+    ), out
+
+
+def test_a_missing_uv_says_where_make_put_one(path: Path, capsys) -> None:
+    (path / "uv").unlink()
+    code, out = doctor_says(capsys)
+    assert code == doctor.EXIT_NOT_READY, "pulumi up runs uv sync: without uv it fails"
+    found = line(out, "uv")
+    assert found.startswith("missing  uv: not found on PATH, and `pulumi up` runs uv sync; "), out
+    assert ".tools/uv/bin" in found or "docs.astral.sh/uv" in found, out
 
 
 def test_a_missing_aws_cli_fails_both_aws_checks(path: Path, capsys) -> None:

@@ -55,17 +55,17 @@ def ladder() -> dict[str, Rendered]:
 def istiod_revisions(rendered: Rendered) -> dict[str, str]:
     """Installed istiod revisions -> their chart version, from the Helm releases."""
     return {
-        r["inputs"]["values"]["revision"]: r["inputs"]["version"]
+        r.inputs["values"]["revision"]: r.inputs["version"]
         for r in rendered.resources
-        if r["type"] == HELM_RELEASE and r["inputs"]["chart"] == "istiod"
+        if r.type == HELM_RELEASE and r.inputs["chart"] == "istiod"
     }
 
 
 def chart_values(rendered: Rendered, chart: str) -> Mapping[str, Any]:
     (release,) = (
-        r["inputs"]
+        r.inputs
         for r in rendered.resources
-        if r["type"] == HELM_RELEASE and r["inputs"]["chart"] == chart
+        if r.type == HELM_RELEASE and r.inputs["chart"] == chart
     )
     return release
 
@@ -138,7 +138,7 @@ def test_every_step_renders_objects_that_pass_the_schemas_of_its_crds(
     ladder: dict[str, Rendered], step: str
 ) -> None:
     rendered = ladder[step]
-    version = rendered.summary["config"]["kubernetesVersion"]
+    version = rendered.summary.kubernetes_version
     violations = validate_manifests(rendered.manifests, version, rendered.istio_crds_version)
     assert violations == [], f"{step}: " + "; ".join(map(str, violations))
 

@@ -182,3 +182,48 @@ def test_the_policy_pack_runs_with_the_same_pins_the_tests_use() -> None:
     )
     assert pack["pulumi-policy"] == dev["pulumi-policy"], "the pack and its tests differ"
     assert pack["pulumi"] == runtime["pulumi"], "the pack and the program run different SDKs"
+
+
+def repo_imports(path: Path) -> set[str]:
+    """The repository modules `path` imports, anywhere in it (inside functions too)."""
+    found = set()
+    for imported in imports_of(path):
+        parts = imported.split(".")
+        for depth in range(len(parts), 0, -1):
+            if repo_module_path(".".join(parts[:depth])) is not None:
+                found.add(".".join(parts[:depth]))
+                break
+    return found - {module_name(path)}
+
+
+def test_no_module_of_the_repository_imports_itself_back_through_others() -> None:
+    graph = {
+        module_name(path): repo_imports(path)
+        for path in python_files(*PROGRAM_PACKAGES, "bookinfo_mesh")
+    }
+    cycles = []
+
+    def walk(module: str, trail: tuple[str, ...]) -> None:
+        for imported in sorted(graph.get(module, ())):
+            if imported in trail:
+                cycles.append(" -> ".join((*trail[trail.index(imported) :], imported)))
+            elif imported in graph:
+                walk(imported, (*trail, imported))
+
+    for module in sorted(graph):
+        walk(module, (module,))
+    assert cycles == [], "import cycles: " + "; ".join(sorted(set(cycles)))
+
+
+def test_only_the_cli_knows_every_command_and_no_command_imports_another() -> None:
+    commands = {module_name(p) for p in python_files("bookinfo_mesh/commands")}
+    importers = {
+        module_name(path): repo_imports(path) & commands for path in python_files("bookinfo_mesh")
+    }
+    wrong = {
+        module: sorted(imported - {"bookinfo_mesh.commands", "bookinfo_mesh.commands.arguments"})
+        for module, imported in importers.items()
+        if module != "bookinfo_mesh.cli"
+        and imported - {"bookinfo_mesh.commands", "bookinfo_mesh.commands.arguments"}
+    }
+    assert wrong == {}, f"commands are reached only through the CLI: {wrong}"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bookinfo_mesh.commands.pr_comment import touched_stacks
 from bookinfo_mesh.mermaid import escape_label, fenced, traffic_flowchart
-from bookinfo_mesh.pr_comment import touched_stacks
 from bookinfo_mesh.stack_files import load_engine_config
 from model.routing import MODES, Mode, TrafficSettings, route_table
 from stacks.config import PROJECT, parse_stack_config

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bookinfo_mesh import promote
+from bookinfo_mesh import promotion
 from bookinfo_mesh.cli import main
+from bookinfo_mesh.commands import promote
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.outputs import write_file
-from bookinfo_mesh.promote import PromoteError, plan_istio_promotion, plan_promotion, set_key
+from bookinfo_mesh.promotion import PromoteError, plan_istio_promotion, plan_promotion
 from bookinfo_mesh.render import render_run
+from bookinfo_mesh.stack_edit import set_key
 from model.routing import MODES
 from stacks.config import FAULT_MODES
 from stacks.project import ROOT
@@ -88,7 +90,7 @@ def test_a_weighted_split_and_back_is_byte_identical(project: Path, stack: str) 
 def test_fault_modes_on_prod_are_refused_and_the_file_is_untouched(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
-    monkeypatch.setattr(promote, "ROOT", project)
+    monkeypatch.setattr(promotion, "ROOT", project)
     before = (project / "Pulumi.prod.yaml").read_bytes()
     assert main(["promote", "--stack", "prod", "--to", mode]) == 2, "a fault mode on prod passed"
     error = capsys.readouterr().err
@@ -106,7 +108,10 @@ def test_fault_modes_on_prod_are_refused_and_the_file_is_untouched(
         (["--weights", "v1=50,v1=50"], "twice"),
         (["--to", "v3", "--weights", "v3=100"], "cannot go with --to v3"),
         (["--stack", "../etc/passwd", "--to", "v3"], "not a stack name"),
-        (["--stack", "staging", "--to", "v3"], "no stack file"),
+        (
+            ["--stack", "staging", "--to", "v3"],
+            "no stack 'staging': there is no Pulumi.staging.yaml",
+        ),
         ([], "needs --to"),
         (["--istio", "1.31.0", "--to", "v3"], "--istio is a step of its own"),
         (["--istio", "latest"], "--istio 'latest' must be an exact Istio release"),
@@ -122,7 +127,7 @@ def test_bad_promotions_exit_2_with_one_line_and_write_nothing(
     argv: list[str],
     says: str,
 ) -> None:
-    monkeypatch.setattr(promote, "ROOT", project)
+    monkeypatch.setattr(promotion, "ROOT", project)
     before = {p.name: p.read_bytes() for p in project.iterdir()}
     assert main(["promote", *argv]) == 2, f"promote {argv} did not exit 2"
     error = capsys.readouterr().err
@@ -133,7 +138,7 @@ def test_bad_promotions_exit_2_with_one_line_and_write_nothing(
 def test_the_command_writes_the_file_and_prints_routes_and_pages(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(promote, "ROOT", project)
+    monkeypatch.setattr(promotion, "ROOT", project)
     assert main(["promote", "--stack", "dev", "--weights", "v1=90,v3=10"]) == 0
     out = capsys.readouterr().out
     assert "v1 90 %, v3 10 %" in out, f"the after route is not printed:\n{out}"
@@ -211,11 +216,11 @@ def test_previous_without_history_is_refused(project: Path) -> None:
 
 
 def test_the_printed_routes_and_pages_are_those_render_predicts() -> None:
-    promotion = plan_promotion("dev", "delay", None)
-    routes, pages = promote._tables(promotion.after)
+    planned = plan_promotion("dev", "delay", None)
+    routes, pages = promote.tables(planned.after)
     summary = render_run(run_program("dev", {"mode": "delay"})).summary
-    assert routes == summary["routes"], "promote's route table differs from render's"
-    assert pages == {c: p["summary"] for c, p in summary["predictedPages"].items()}
+    assert routes == summary.routes, "promote's route table differs from render's"
+    assert pages == {c: p.summary for c, p in summary.predicted_pages.items()}
 
 
 # --- the control plane's ladder ----------------------------------------------------------
@@ -300,7 +305,7 @@ def test_a_second_canary_is_refused_while_one_is_under_way(on_old_istio: Path) -
 def test_the_istio_step_prints_the_control_plane_before_and_after(
     on_old_istio: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(promote, "ROOT", on_old_istio)
+    monkeypatch.setattr(promotion, "ROOT", on_old_istio)
     assert main(["promote", "--stack", "dev", "--istio", NEW_ISTIO]) == 0
     out = capsys.readouterr().out
     assert "│ * │ istiod revisions      │ 1-30 (1.30.4) │ 1-30 (1.30.4), 1-31 (1.31.0) │" in out, (

@@ -10,11 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
-from bookinfo_mesh.cli import EXIT_BAD_CONFIG, main
+from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource, run_program
+from bookinfo_mesh.errors import EXIT_BAD_INPUT as EXIT_BAD_CONFIG
+from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.render import (
     Rendered,
+    ResourceRecord,
+    RouteCell,
+    Summary,
     cohort_routes,
     manifests_of,
     render_run,
@@ -25,6 +30,11 @@ from bookinfo_mesh.schemas import validate_manifests
 from model.routing import MODES, Delay, Destination, HttpRoute
 
 DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
+
+
+def summary_json(rendered: Rendered) -> dict:
+    """The summary as summary.json holds it: the file is the contract, so tests read it."""
+    return json.loads(rendered.files()["summary.json"])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +67,7 @@ def test_every_mode_renders_manifests_that_pass_the_real_schemas(
     renders: dict[str, Rendered], mode: str
 ) -> None:
     rendered = renders[mode]
-    version = rendered.summary["config"]["kubernetesVersion"]
+    version = rendered.summary.kubernetes_version
     violations = validate_manifests(rendered.manifests, version, rendered.istio_crds_version)
     assert violations == [], f"{mode}: " + "; ".join(map(str, violations))
 
@@ -68,17 +78,17 @@ def test_manifests_are_exactly_the_kubernetes_objects_the_program_registers(
 ) -> None:
     rendered = renders[mode]
     registered = {
-        (r["inputs"]["kind"], r["inputs"]["metadata"]["name"])
+        (r.inputs["kind"], r.inputs["metadata"]["name"])
         for r in rendered.resources
-        if r["type"].startswith("kubernetes:")
-        and not r["read"]
-        and not r["type"].startswith(("kubernetes:helm.sh/", "pulumi:"))
+        if r.type.startswith("kubernetes:")
+        and not r.read
+        and not r.type.startswith(("kubernetes:helm.sh/", "pulumi:"))
     }
     rendered_objects = {(m["kind"], m["metadata"]["name"]) for m in rendered.manifests}
     assert rendered_objects == registered
     by_name = {(m["kind"], m["metadata"]["name"]): m for m in rendered.manifests}
     for resource in rendered.resources:
-        inputs = resource["inputs"]
+        inputs = resource.inputs
         key = (inputs.get("kind"), inputs.get("metadata", {}).get("name"))
         if key in by_name:
             assert by_name[key] == inputs, f"{key} differs from what the program registered"
@@ -130,11 +140,11 @@ def test_render_is_byte_identical_for_the_same_input(tmp_path: Path) -> None:
 
 def test_secrets_never_reach_the_rendered_files(renders: dict[str, Rendered]) -> None:
     rendered = renders["all-v1"]
-    text = json.dumps(rendered.resources) + json.dumps(rendered.summary)
+    text = rendered.files()["resources.json"] + rendered.files()["summary.json"]
     assert "mock.eks.amazonaws.com" not in text, "the kubeconfig leaked into a rendered file"
-    provider = next(r for r in rendered.resources if r["type"] == "pulumi:providers:kubernetes")
-    assert provider["inputs"]["kubeconfig"] == "[secret]"
-    assert rendered.summary["outputs"]["kubeconfig"] == "[secret]"
+    provider = next(r for r in rendered.resources if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    assert rendered.summary.outputs["kubeconfig"] == "[secret]"
 
 
 V1_PAGE = "reviews v1, no stars"
@@ -153,7 +163,7 @@ PREDICTED_PAGES = {
 def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered]) -> None:
     assert set(PREDICTED_PAGES) == set(MODES), "a mode has no expected page here"
     for mode, (anonymous, jason) in PREDICTED_PAGES.items():
-        pages = renders[mode].summary["predictedPages"]
+        pages = summary_json(renders[mode])["predictedPages"]
         assert set(pages) == {"anonymous", "user:jason"}, f"{mode}: cohorts {set(pages)}"
         assert pages["anonymous"]["summary"] == anonymous, f"{mode}: anonymous visitors"
         assert pages["user:jason"]["summary"] == jason, f"{mode}: jason"
@@ -174,9 +184,10 @@ def test_predicted_pages_follow_the_subset_labels_the_program_registered() -> No
         return dataclasses.replace(resource, inputs=inputs)
 
     relabelled = dataclasses.replace(run, resources=tuple(map(relabel, run.resources)))
-    pages = render_run(relabelled).summary["predictedPages"]
+    pages = summary_json(render_run(relabelled))["predictedPages"]
     assert (
-        render_run(run).summary["predictedPages"]["anonymous"]["summary"] == "reviews v3, red stars"
+        summary_json(render_run(run))["predictedPages"]["anonymous"]["summary"]
+        == "reviews v3, red stars"
     )
     assert {cohort: page["summary"] for cohort, page in pages.items()} == {
         "anonymous": "reviews v1, no stars",
@@ -185,7 +196,7 @@ def test_predicted_pages_follow_the_subset_labels_the_program_registered() -> No
 
 
 def test_route_table_shows_the_fault_for_the_test_user_only(renders: dict[str, Rendered]) -> None:
-    ratings = renders["abort"].summary["routes"]["ratings"]
+    ratings = summary_json(renders["abort"])["routes"]["ratings"]
     assert ratings["user:jason"] == {"to": "v1 100 %", "fault": "abort 500 (100 %)"}
     assert ratings["anonymous"] == {"to": "v1 100 %"}
 
@@ -244,9 +255,7 @@ def test_diff_calls_a_node_instance_type_change_a_node_group_replacement() -> No
 def test_every_force_new_entry_names_a_resource_type_the_program_registers() -> None:
     from bookinfo_mesh.diff import REPLACE_ON_CHANGE
 
-    types = {
-        r["type"] for r in render_run(run_program("dev", {"encryptSecrets": "true"})).resources
-    }
+    types = {r.type for r in render_run(run_program("dev", {"encryptSecrets": "true"})).resources}
     stale = [t for t in REPLACE_ON_CHANGE if t != "kubernetes:*" and t not in types]
     assert not stale, f"force-new entries for types the program never registers: {stale}"
 
@@ -278,20 +287,46 @@ def test_cohort_routes_show_each_cohorts_versions_and_fault() -> None:
     }
     assert cohort_routes(table, "jason") == {
         "ratings": {
-            "anonymous": {"to": "v1 100 %"},
-            "user:jason": {"to": "v1 100 %", "fault": "delay 7s (100 %)"},
+            "anonymous": RouteCell(to="v1 100 %"),
+            "user:jason": RouteCell(to="v1 100 %", fault="delay 7s (100 %)"),
         },
         "reviews": {
-            "anonymous": {"to": "v1 50 %, v3 50 %"},
-            "user:jason": {"to": "v1 50 %, v3 50 %"},
+            "anonymous": RouteCell(to="v1 50 %, v3 50 %"),
+            "user:jason": RouteCell(to="v1 50 %, v3 50 %"),
         },
     }
 
 
 NOTE = "rendered offline by bookinfo-mesh; kubectl apply -f manifests.yaml creates it as is"
+
+
+def small_summary(stack: str, count: int) -> Summary:
+    return Summary(
+        stack=stack,
+        config={"mode": "v3"},
+        resource_count=count,
+        resources={},
+        routes={"reviews": {"anonymous": RouteCell(to="v3 100 %")}},
+        predicted_pages={},
+        outputs={},
+    )
+
+
 SMALL = Rendered(
-    resources=[{"urn": "urn:b", "inputs": {"zone": "a", "cidrs": ["10.0.0.0/16"]}}],
-    manifests=[
+    resources=(
+        ResourceRecord(
+            urn="urn:b",
+            type="aws:ec2/subnet:Subnet",
+            name="b",
+            parent=None,
+            dependencies=("urn:a",),
+            provider=None,
+            protect=False,
+            read=False,
+            inputs={"zone": "a", "cidrs": ["10.0.0.0/16"]},
+        ),
+    ),
+    manifests=(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo"}},
         {
             "apiVersion": "networking.istio.io/v1",
@@ -299,8 +334,8 @@ SMALL = Rendered(
             "metadata": {"name": "reviews", "annotations": {"note": NOTE}},
             "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]},
         },
-    ],
-    summary={"stack": "dev", "resourceCount": 1},
+    ),
+    summary=small_summary("dev", 1),
 )
 
 
@@ -312,17 +347,34 @@ def test_files_are_sorted_indented_json_and_yaml_in_kubernetes_field_order() -> 
     assert files["resources.json"] == (
         "[\n"
         "  {\n"
+        '    "dependencies": [\n'
+        '      "urn:a"\n'
+        "    ],\n"
         '    "inputs": {\n'
         '      "cidrs": [\n'
         '        "10.0.0.0/16"\n'
         "      ],\n"
         '      "zone": "a"\n'
         "    },\n"
+        '    "name": "b",\n'
+        '    "parent": null,\n'
+        '    "protect": false,\n'
+        '    "provider": null,\n'
+        '    "read": false,\n'
+        '    "type": "aws:ec2/subnet:Subnet",\n'
         '    "urn": "urn:b"\n'
         "  }\n"
         "]\n"
     )
-    assert files["summary.json"] == '{\n  "resourceCount": 1,\n  "stack": "dev"\n}\n'
+    assert json.loads(files["summary.json"]) == {
+        "config": {"mode": "v3"},
+        "outputs": {},
+        "predictedPages": {},
+        "resourceCount": 1,
+        "resources": {},
+        "routes": {"reviews": {"anonymous": {"to": "v3 100 %"}}},
+        "stack": "dev",
+    }, "summary.json is camelCase, and a route without a fault has no fault key"
     assert files["manifests.yaml"] == (
         "apiVersion: v1\n"
         "kind: Namespace\n"
@@ -347,10 +399,10 @@ def test_files_are_sorted_indented_json_and_yaml_in_kubernetes_field_order() -> 
 def test_written_files_read_back_and_a_second_render_replaces_the_first(tmp_path: Path) -> None:
     out = tmp_path / "render"
     SMALL.write(out)
-    assert Rendered.read(out) == SMALL
-    second = dataclasses.replace(SMALL, summary={"stack": "prod", "resourceCount": 2})
+    assert Rendered.read(out, "the test render") == SMALL
+    second = dataclasses.replace(SMALL, summary=small_summary("prod", 2))
     second.write(out)
-    assert Rendered.read(out) == second
+    assert Rendered.read(out, "the test render") == second
     assert sorted(p.name for p in out.iterdir()) == [
         "manifests.yaml",
         "resources.json",
@@ -428,7 +480,7 @@ NAMESPACE_VIA_PROVIDER = dataclasses.replace(
 
 def test_resources_json_has_every_field_of_a_registration() -> None:
     (vpc,) = resources_of(ProgramRun(stack="prod", config={}, resources=(PROTECTED_VPC,)))
-    assert vpc == {
+    assert vpc.model_dump(mode="json", by_alias=True) == {
         "urn": VPC_URN,
         "type": "aws:ec2/vpc:Vpc",
         "name": "network-vpc",
@@ -444,7 +496,7 @@ def test_resources_json_has_every_field_of_a_registration() -> None:
 def test_resources_json_names_an_explicit_provider_by_its_whole_urn_without_its_id() -> None:
     # A provider reference is "<provider URN>::<provider id>"; the URN has "::" of its own.
     (namespace,) = resources_of(ProgramRun("prod", {}, (NAMESPACE_VIA_PROVIDER,)))
-    assert namespace["provider"] == K8S_PROVIDER_URN
+    assert namespace.provider == K8S_PROVIDER_URN
 
 
 # --- The summary of one program run, rendered in the test itself ------------------------------
@@ -456,7 +508,7 @@ def delay_run() -> ProgramRun:
 
 def test_summary_counts_resources_per_top_level_component(delay_run: ProgramRun) -> None:
     """dev: 2 AZs with a single NAT gateway; Bookinfo's 6 Deployments of 4 services."""
-    assert render_run(delay_run).summary["resources"] == {
+    assert summary_json(render_run(delay_run))["resources"] == {
         "Bookinfo": {
             "kubernetes:apps/v1:Deployment": 6,
             "kubernetes:core/v1:Namespace": 1,
@@ -500,7 +552,7 @@ def test_summary_counts_resources_per_top_level_component(delay_run: ProgramRun)
 
 def test_summary_routes_per_cohort_in_mode_delay(delay_run: ProgramRun) -> None:
     v1 = {"to": "v1 100 %"}
-    assert render_run(delay_run).summary["routes"] == {
+    assert summary_json(render_run(delay_run))["routes"] == {
         "details": {"anonymous": v1, "user:jason": v1},
         "productpage": {"anonymous": v1, "user:jason": v1},
         "ratings": {"anonymous": v1, "user:jason": {"to": "v1 100 %", "fault": "delay 7s (100 %)"}},
@@ -511,7 +563,7 @@ def test_summary_routes_per_cohort_in_mode_delay(delay_run: ProgramRun) -> None:
 def test_summary_predicts_each_cohorts_page_with_share_and_wait(delay_run: ProgramRun) -> None:
     """jason: reviews v2 waits 7 s for ratings, but productpage gives up on reviews after
     3 s and one retry, so he waits ~6 s and sees no reviews at all."""
-    assert render_run(delay_run).summary["predictedPages"] == {
+    assert summary_json(render_run(delay_run))["predictedPages"] == {
         "anonymous": {
             "summary": "reviews v1, no stars",
             "outcomes": [
@@ -540,6 +592,14 @@ def test_summary_predicts_each_cohorts_page_with_share_and_wait(delay_run: Progr
 
 
 def test_summary_carries_the_stacks_outputs(delay_run: ProgramRun) -> None:
-    outputs = render_run(delay_run).summary["outputs"]
+    outputs = summary_json(render_run(delay_run))["outputs"]
     assert outputs["mode"] == "delay"
     assert outputs["clusterName"] == "bookinfo-dev"
+
+
+def test_a_render_another_version_wrote_differently_is_refused_in_one_line(tmp_path: Path) -> None:
+    SMALL.write(tmp_path / "render")
+    summary = tmp_path / "render" / "summary.json"
+    summary.write_text(summary.read_text().replace('"resourceCount"', '"resourceTotal"'))
+    with pytest.raises(ToolError, match=r"^the render at abc is not a render this version can"):
+        Rendered.read(tmp_path / "render", "the render at abc")

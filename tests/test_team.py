@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from bookinfo_mesh.commands.doctor import MIN_AWS_CLI
 from bookinfo_mesh.diff import diff_rendered
-from bookinfo_mesh.doctor import MIN_AWS_CLI
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource, run_program
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import diff_markdown

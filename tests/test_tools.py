@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bookinfo_mesh.cli import EXIT_BAD_CONFIG, main
+from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.errors import EXIT_BAD_INPUT as EXIT_BAD_CONFIG
 from bookinfo_mesh.outputs import check_output_dir, write_file
 from bookinfo_mesh.render import RENDER_FILES, Rendered, render_run
 from bookinfo_mesh.report import diff_markdown, print_render

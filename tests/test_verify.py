@@ -15,32 +15,26 @@ from typing import Any
 import pytest
 
 from bookinfo_mesh.cli import main
+from bookinfo_mesh.commands import verify
+from bookinfo_mesh.commands.verify import expected_pages
 from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from bookinfo_mesh.judging import CONFIDENCE, Tolerance, binomial_p_value, judge_cohort
+from bookinfo_mesh.pages import Observation, PageReading, UnexpectedPageError, read_page
 from bookinfo_mesh.render import render_run
-from bookinfo_mesh.verify import (
-    CONFIDENCE,
-    EXIT_INTERRUPTED,
-    EXIT_MISMATCH,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    Observation,
-    PageReading,
-    Tolerance,
-    UnexpectedPageError,
-    binomial_p_value,
-    expected_pages,
-    judge_cohort,
-    read_page,
-)
 from model.outcomes import CohortPrediction, PageOutcome
 from model.routing import MODES, route_table
 from stacks.project import ROOT
 from tests.bookinfo_double import BookinfoDouble, Misbehaviour, refused_url, render_page, serve
+from tests.scaled_verify import SCALE, scaled
 
-# 7 s of injected delay takes 1.4 s; the 1 s latency tolerance becomes 0.2 s. A page the
-# double answers at once arrives 15-25 ms late here, 60 ms with both cores busy elsewhere
-# (serve() keeps the garbage collector out of the run).
-SCALE = 0.2
+
+@pytest.fixture(autouse=True)
+def against_the_double(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bookinfo-mesh verify` here judges the double, whose clocks run SCALE times as fast."""
+    monkeypatch.setattr(verify, "run", scaled)
+
+
 REQUESTS = 16  # per cohort, where routes are fixed
 SPLIT_REQUESTS = 40  # the command's default, where a split is tested
 
@@ -59,7 +53,7 @@ def run_verify(
 ) -> tuple[int, dict[str, Any]]:
     sets = [f"--set={k}={v}" for k, v in overrides.items()]
     requests = SPLIT_REQUESTS if overrides.get("mode") == "split50" else REQUESTS
-    argv = ["verify", "--url", url, "--requests", str(requests), "--time-scale", str(SCALE)]
+    argv = ["verify", "--url", url, "--requests", str(requests)]
     code = main([*argv, "--concurrency", "16", "--json", *sets, *extra])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
@@ -139,14 +133,14 @@ def test_verify_catches_an_injected_misbehaviour_and_names_it(
     overrides, misbehaviour, expected = MISBEHAVIOURS[case]
     with serve(double_for(overrides, misbehaviour)) as url:
         code, report = run_verify(capsys, url, overrides)
-    assert code == EXIT_MISMATCH, f"{case}: exit {code}, report {report.get('mismatches')}"
+    assert code == EXIT_FAILED, f"{case}: exit {code}, report {report.get('mismatches')}"
     named = " | ".join(report["mismatches"])
     assert expected in named, f"{case}: mismatch not named as {expected!r}: {named}"
 
 
 def test_a_refused_connection_exits_2_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
     code, report = run_verify(capsys, refused_url(), {"mode": "all-v1"})
-    assert code == EXIT_UNREACHABLE, f"exit {code} for a refused connection"
+    assert code == EXIT_BAD_INPUT, f"exit {code} for a refused connection"
     assert "Connection refused" in report["unreachable"], f"reason: {report['unreachable']}"
 
 
@@ -158,7 +152,7 @@ def test_pages_that_outlast_the_deadline_are_a_mismatch(capsys: pytest.CaptureFi
         started = time.monotonic()
         code, report = run_verify(capsys, url, overrides, "--deadline", "0.4", "--concurrency", "2")
         took = time.monotonic() - started
-    assert code == EXIT_MISMATCH, f"exit {code} when the deadline passed"
+    assert code == EXIT_FAILED, f"exit {code} when the deadline passed"
     assert any("deadline" in m for m in report["mismatches"]), report["mismatches"]
     assert took < slowest_page, f"verify waited {took:.2f} s for pages past a 0.4 s deadline"
 
@@ -169,8 +163,8 @@ def test_ctrl_c_prints_a_partial_report_and_exits_130() -> None:
     with serve(double) as url:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "bookinfo_mesh", "verify", "--url", url, "--json"),
-                *("--set=mode=delay", "--requests", "200", "--time-scale", str(SCALE)),
+                *(sys.executable, "-m", "tests.scaled_verify", "verify", "--url", url, "--json"),
+                *("--set=mode=delay", "--requests", "200"),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -196,7 +190,7 @@ def test_without_a_pulumi_cli_or_url_verify_exits_2_saying_to_pass_url(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert main(["verify", "--stack", "dev"]) == EXIT_UNREACHABLE, "no URL, yet not exit 2"
+    assert main(["verify", "--stack", "dev"]) == EXIT_BAD_INPUT, "no URL, yet not exit 2"
     err = capsys.readouterr().err
     assert "no Pulumi CLI on PATH" in err and "--url" in err, f"unclear message: {err}"
 
@@ -211,7 +205,7 @@ def test_bad_input_exits_2_with_one_line(
 ) -> None:
     code = main(["verify", "--url", "http://127.0.0.1:1/productpage", *argv])
     err = capsys.readouterr().err.strip()
-    assert code == EXIT_UNREACHABLE and err.startswith("error:"), f"exit {code}: {err}"
+    assert code == EXIT_BAD_INPUT and err.startswith("error:"), f"exit {code}: {err}"
 
 
 def test_the_text_report_shows_a_config_value_literally(
@@ -220,7 +214,7 @@ def test_the_text_report_shows_a_config_value_literally(
     overrides = {"mode": "user-v2", "testUser": "[red]eve"}
     with serve(double_for(overrides)) as url:
         code = main(
-            ["verify", "--url", url, "--requests", "4", "--time-scale", str(SCALE)]
+            ["verify", "--url", url, "--requests", "4"]
             + [f"--set={k}={v}" for k, v in overrides.items()]
         )
     out = capsys.readouterr().out
@@ -235,7 +229,7 @@ def test_the_text_report_shows_a_config_value_literally(
 def test_verify_expects_the_pages_render_predicts(mode: str) -> None:
     _, predictions = expected_pages("dev", {"mode": mode})
     summary = render_run(run_program("dev", {"mode": mode})).summary
-    rendered = {cohort: page["summary"] for cohort, page in summary["predictedPages"].items()}
+    rendered = {cohort: page.summary for cohort, page in summary.predicted_pages.items()}
     assert {p.cohort: p.describe() for p in predictions} == rendered, "verify expects otherwise"
 
 
@@ -335,5 +329,5 @@ def test_a_cohort_with_an_unpredicted_page_fails_even_once() -> None:
     prediction = _split({"v1": 1.0})
     report = judge_cohort(prediction, None, _split_readings({"v1": 39, "v2": 1}), 40, Tolerance())
     assert report.mismatches == [
-        "anonymous: 1 of 40 pages: reviews v2, black stars (not predicted)"
+        "not logged in: 1 of 40 pages: reviews v2, black stars (not predicted)"
     ]

@@ -18,9 +18,11 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
+from bookinfo_mesh.errors import EXIT_FAILED, EXIT_OK
 from bookinfo_mesh.stack_files import StackFileError, load_engine_config
 from model.control_plane import ISTIO_CHART_REPO, ISTIO_CHARTS
 from stacks.config import PROJECT
+from stacks.project import ROOT
 
 # The `uv` toolchain that Pulumi.yaml names arrived in Pulumi 3.139 (pulumi/pulumi#17609).
 MIN_PULUMI = (3, 139, 0)
@@ -28,8 +30,10 @@ MIN_PULUMI = (3, 139, 0)
 # client.authentication.k8s.io/v1beta1 output: AWS CLI 1.24.0 or 2.7.0 and later.
 MIN_AWS_CLI = {1: (1, 24, 0), 2: (2, 7, 0)}
 TIMEOUT_S = 20.0
-EXIT_READY, EXIT_NOT_READY = 0, 1
+EXIT_READY, EXIT_NOT_READY = EXIT_OK, EXIT_FAILED
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# What the AWS CLI says when it cannot reach an endpoint at all (botocore's messages).
+_NO_NETWORK = ("Could not connect to the endpoint URL", "Connect timeout on endpoint URL")
 # Helm finds a chart version in the repository's index; so does this check.
 ISTIO_CHART_INDEX = f"{ISTIO_CHART_REPO}/index.yaml"
 INDEX_TIMEOUT_S = 15.0
@@ -121,9 +125,31 @@ def check_credentials() -> Check:
         arn = json.loads(output)["Arn"] if code == 0 else None
     except (ValueError, KeyError, TypeError):
         arn = None
+    if not arn and any(sign in output for sign in _NO_NETWORK):
+        return Check(
+            "AWS credentials",
+            False,
+            "could not reach AWS STS to check them (no network, or a proxy in the way)",
+        )
     if not arn:
         return Check("AWS credentials", False, f"none that work; {fix}")
     return Check("AWS credentials", True, f"signed in as {arn}")
+
+
+def check_uv() -> Check:
+    """uv on PATH: Pulumi.yaml's `toolchain: uv` has `pulumi up` run `uv sync` itself."""
+    install = "install it: https://docs.astral.sh/uv/getting-started/installation/"
+    result = _run(["uv", "--version"])
+    if result is None or result[0] != 0:
+        local = ROOT / ".tools" / "uv" / "bin"
+        hint = (
+            f'`make` put one in .tools/uv/bin: export PATH="{local}:$PATH"'
+            if (local / "uv").exists()
+            else install
+        )
+        return Check("uv", False, f"not found on PATH, and `pulumi up` runs uv sync; {hint}")
+    version = _version(result[1])
+    return Check("uv", True, _dotted(version) if version else "present")
 
 
 def check_region(stack: str) -> Check:
@@ -268,6 +294,7 @@ def check_istio_charts(stack: str) -> Check:
 def run_checks(stack: str) -> list[Check]:
     return [
         check_pulumi(),
+        check_uv(),
         check_aws_cli(),
         check_credentials(),
         check_region(stack),
@@ -276,7 +303,7 @@ def run_checks(stack: str) -> list[Check]:
     ]
 
 
-def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> int:
     checks = run_checks(args.stack)
     for check in checks:
         if check.ok:
@@ -299,4 +326,4 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "doctor", help="check the tools and credentials that `pulumi up` needs"
     )
     doctor.add_argument("--stack", default="dev", help="stack whose aws:region to check")
-    doctor.set_defaults(func=cmd_doctor)
+    doctor.set_defaults(run=run)

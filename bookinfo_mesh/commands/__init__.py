@@ -1,0 +1,1 @@
+"""One module per `bookinfo-mesh` command, each with its arguments and its `run`."""
