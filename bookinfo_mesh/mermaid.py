@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from model.istio_manifests import routes_from_manifests
-from model.outcomes import ANONYMOUS, REVIEWS_RATINGS_TIMEOUT_S
+from model.outcomes import REVIEWS_RATINGS_TIMEOUT_S, cohort_key, cohort_label
 from model.routing import RouteTable, describe_rule, rule_for
 
 # Who calls whom in Bookinfo (productpage.py: details and reviews; reviews calls ratings
@@ -39,7 +39,8 @@ def traffic_flowchart(table: RouteTable, test_user: str) -> str:
     edge with a fault is dotted.
     """
     lines = ["flowchart LR", f"  ingress([{escape_label('istio-ingressgateway')}])"]
-    for index, (cohort, user) in enumerate(((ANONYMOUS, None), (test_user, test_user))):
+    for index, user in enumerate((None, test_user)):
+        cohort = cohort_label(cohort_key(user))
         prefix = f"c{index}"
         header = f"end-user: {user}" if user is not None else "no end-user header"
         nodes: dict[tuple[str, str], str] = {}

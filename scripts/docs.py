@@ -21,11 +21,14 @@ from rich.console import Console
 from bookinfo_mesh.cli import main as cli
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.mermaid import traffic_flowchart
 from bookinfo_mesh.promotion import istio_values
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import print_diff
+from bookinfo_mesh.stack_files import stack_config
 from model.control_plane import ControlPlane, Revision, next_step
 from model.istio_releases import parse_release
+from model.routing import MODES, route_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -84,7 +87,14 @@ def ladder_keys() -> str:
     return "\n".join(lines) + "\n"
 
 
+def mode_flowchart(mode: str) -> str:
+    """The traffic picture of the dev stack in `mode`, as the PR comment draws it."""
+    config = stack_config("dev", {"mode": mode})
+    return traffic_flowchart(route_table(config.mode, config.traffic), config.test_user)
+
+
 SAMPLES: Mapping[str, Callable[[], str]] = {
+    **{f"traffic-{mode}": (lambda mode=mode: mode_flowchart(mode)) for mode in MODES},
     "istio-ladder-keys": ladder_keys,
     "istio-patch-promote": lambda: command_output(
         "promote", "--stack", "dev", "--istio", "1.31.1", "--dry-run"
