@@ -22,8 +22,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (with where to look), never a usage block."""
 
     def error(self, message: str) -> NoReturn:
-        _say(f"{message} (see `{self.prog} --help`)")
-        sys.exit(EXIT_BAD_INPUT)
+        raise ToolError(f"{message} (see `{self.prog} --help`)", EXIT_BAD_INPUT)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import json
 import runpy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import pulumi
@@ -20,9 +21,10 @@ SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 _SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-# Availability zones open to a new account, per region, as the mocks answer them; regions
-# not listed get three.
-REGION_ZONES: dict[str, str] = {"ap-northeast-2": "abcd", "us-east-1": "abcdef", "us-west-1": "ac"}
+# How many zones a region has is AWS's to say when `pulumi up` asks; offline every region
+# answers with six, the most any region has, so no azCount that AWS may accept is refused
+# here (the program still checks it against the real answer before creating anything).
+MOCK_ZONE_LETTERS = "abcdef"
 # Clearly not an address anyone can reach: the mock's answer for the gateway's NLB.
 MOCK_LB_HOSTNAME = "mock-istio-ingressgateway.elb.{region}.amazonaws.com"
 
@@ -79,6 +81,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class UnknownRegionError(ValueError):
+    """aws:region names no AWS region: the AWS provider refuses to configure itself."""
+
+
+@cache
+def aws_regions() -> frozenset[str]:
+    """Every region of every AWS partition, from botocore's endpoint data (AWS's own model)."""
+    import botocore.session  # the tools' dependency; `pulumi up` never imports the engine
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def check_region(region: str) -> None:
+    """UnknownRegionError unless `region` is one AWS has."""
+    if region not in aws_regions():
+        raise UnknownRegionError(
+            f"aws:region {region!r} is not an AWS region (botocore's endpoint data has "
+            f"{len(aws_regions())}, e.g. ap-northeast-2, us-east-1); the AWS provider refuses it"
+        )
+
+
 def mock_id(name: str) -> str:
     """The id the mocks give a created resource; inputs that refer to it hold this value."""
     return f"{name}-id"
@@ -131,7 +159,8 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            letters = REGION_ZONES.get(self.region, "abc")
+            check_region(self.region)
+            letters = MOCK_ZONE_LETTERS
             return {
                 "id": self.region,
                 "names": [f"{self.region}{c}" for c in letters],

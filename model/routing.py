@@ -25,7 +25,8 @@ class Mode(StrEnum):
 MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 
 # Istio durations as its CRDs accept them (Go style: 7s, 500ms, 1m30s, 1.5s).
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+# ASCII digits only: "\d" would take full-width ones, which Istio's Go parser refuses.
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s)")
 # In milliseconds, so that "350ms" is exactly 350 / 1000 and not 350 * 0.001 (0.35000000000000003).
 _DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 

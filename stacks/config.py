@@ -7,6 +7,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,6 +59,10 @@ _IAM_PRINCIPAL_ARN = re.compile(
 )
 # ASCII digits only: "\d" would also take full-width and other Unicode digits.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# No config number needs more digits. A longer one is kept at this size, past every range,
+# so its key's own range check refuses it (Python will not even convert 4,300 digits).
+_NUMBER_DIGITS = 18
+_PAST_EVERY_RANGE = 10**_NUMBER_DIGITS
 # Graviton families: a1, and those with a "g" after the generation digit (m7g, c6gn, t4g,
 # r8gd, im4gn, is4gen). botocore's model names types but says nothing of their CPU, so the
 # family name is the one offline source; tests check every Graviton family AWS lists.
@@ -84,7 +89,10 @@ class ConfigProblem(BaseModel):
         elif isinstance(self.value, str) and self.value.isascii() and self.value.isprintable():
             shown = f'"{self.value}"'  # as typed: JSON escaping would garble a JSON value
         else:
-            shown = json.dumps(self.value)
+            try:
+                shown = json.dumps(self.value)
+            except (RecursionError, ValueError):  # nested too deep, or numbers too long
+                shown = f"(a {type(self.value).__name__} too deep to show)"
         if len(shown) > 80:  # a long value would bury the message
             shown = f"{shown[:60]}... ({len(shown)} characters)"
         return f"{PROJECT}:{self.key} = {shown}: {self.message}"
@@ -95,8 +103,11 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+        if len(problems) == 1:
+            super().__init__(f"invalid stack config: {problems[0]}")
+        else:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            super().__init__(f"invalid stack config ({len(problems)} problems):\n{lines}")
 
 
 def _closest(value: str, allowed: Sequence[str]) -> str | None:
@@ -138,8 +149,15 @@ def _parse_int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
-        return int(value)
+        return _whole_number(value)
     raise ValueError("must be a whole number of ASCII digits 0-9, without spaces")
+
+
+def _whole_number(digits: str) -> int:
+    """The int `digits` (a sign, then ASCII digits) says, or one past every range if longer."""
+    if len(digits.lstrip("-")) <= _NUMBER_DIGITS:
+        return int(digits)
+    return -_PAST_EVERY_RANGE if digits.startswith("-") else _PAST_EVERY_RANGE
 
 
 def _parse_bool(value: Any) -> bool:
@@ -150,13 +168,24 @@ def _parse_bool(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A JSON config value that cannot be read whole, and why."""
+
+    reason: str
+
+
 def _require_list(value: Any) -> Any:
+    if isinstance(value, _Unreadable):
+        raise ValueError(value.reason)
     if not isinstance(value, list | tuple):
         raise ValueError('must be a list, e.g. ["t3.large"] (YAML list or JSON array)')
     return value
 
 
 def _require_object(value: Any) -> Any:
+    if isinstance(value, _Unreadable):
+        raise ValueError(value.reason)
     if not isinstance(value, dict):
         raise ValueError('must be a JSON object of subset -> weight, e.g. {"v1": 90, "v3": 10}')
     return value
@@ -235,8 +264,8 @@ def _check_split_weights(value: dict[str, int]) -> dict[str, int]:
             f"names reviews subsets {', '.join(map(repr, unknown))} that have no pods; "
             f"allowed subsets: {', '.join(subsets)}{hint}"
         )
-    if any(w < 0 for w in value.values()):
-        raise ValueError("weights must be non-negative integers")
+    if any(not 0 <= w <= 100 for w in value.values()):
+        raise ValueError("weights must be percentages, whole numbers from 0 to 100")
     if sum(value.values()) != 100:
         raise ValueError(
             f"weights must sum to 100 (they sum to {sum(value.values())}); Istio would "
@@ -622,10 +651,22 @@ def _decode(key: str, raw: str) -> Any:
     """Like pulumi.Config.get_object for JSON keys; every other value stays the string it is."""
     if key in _JSON_KEYS:
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_int=_whole_number)
         except json.JSONDecodeError:
             return raw
+        except RecursionError:
+            return _Unreadable("is JSON nested deeper than a parser follows; no key needs that")
     return raw
+
+
+_LONG_NUMBER = re.compile(rf"[0-9]{{{_NUMBER_DIGITS + 1},}}")
+
+
+def _read_loosely(decoded: Any, raw: str) -> bool:
+    """Whether `decoded` is not what `raw` says whole: then a problem shows the raw text."""
+    return isinstance(decoded, _Unreadable) or (
+        not isinstance(decoded, str) and _LONG_NUMBER.search(raw) is not None
+    )
 
 
 _FIELD_ADAPTERS: dict[str, tuple[str, TypeAdapter[Any]]] = {
@@ -673,7 +714,7 @@ def parse_stack_config(raw: Mapping[str, str]) -> StackConfig:
             problems.append(
                 ConfigProblem(
                     key=key,
-                    value=decoded[key],
+                    value=raw[key] if _read_loosely(decoded[key], raw[key]) else decoded[key],
                     message=str(first["msg"]).removeprefix("Value error, "),
                 )
             )

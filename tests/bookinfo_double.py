@@ -90,6 +90,7 @@ class BookinfoDouble:
     time_scale: float = 0.1
     misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
     seed: int = 7
+    path_prefix: str = ""  # where productpage is served: "" is /productpage, "/shop" /shop/...
     sessions: dict[str, str] = field(default_factory=dict)
     end_user_headers_seen: int = 0
     pages_served: int = 0
@@ -239,7 +240,7 @@ def _handler(double: BookinfoDouble) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_POST(self) -> None:
-            if self.path != "/login":
+            if self.path != f"{double.path_prefix}/login":
                 self._send(404, "not found")
                 return
             length = int(self.headers.get("Content-Length", "0"))
@@ -252,7 +253,7 @@ def _handler(double: BookinfoDouble) -> type[BaseHTTPRequestHandler]:
             self._send(302, "", headers)
 
         def do_GET(self) -> None:
-            if self.path != "/productpage":
+            if self.path != f"{double.path_prefix}/productpage":
                 self._send(404, "not found")
                 return
             user = self._user()
@@ -297,7 +298,7 @@ def serve(double: BookinfoDouble) -> Iterator[str]:
     thread.start()
     gc.disable()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/productpage"
+        yield f"http://127.0.0.1:{server.server_address[1]}{double.path_prefix}/productpage"
     finally:
         server.shutdown()
         server.server_close()

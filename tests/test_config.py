@@ -137,7 +137,9 @@ def expected_text(case: BadConfig) -> str:
         f"{problem.shows or as_shown(case.overrides[problem.key])}: {problem.message}"
         for problem in case.problems
     ]
-    return "\n".join([f"invalid stack config ({len(lines)} problem(s)):", *lines])
+    if len(lines) == 1:
+        return "invalid stack config: " + lines[0].removeprefix("  - ")
+    return "\n".join([f"invalid stack config ({len(lines)} problems):", *lines])
 
 
 def assert_verdict(case: BadConfig, error: ConfigError) -> None:

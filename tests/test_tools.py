@@ -260,3 +260,83 @@ def test_changing_the_test_user_shows_the_old_rows_leaving_and_the_new_arriving(
     assert "| not logged in | reviews v1, no stars | reviews v1, no stars |" in markdown, (
         "a test user named anonymous overwrote the visitors who are not logged in"
     )
+
+
+# --- exit codes other than 0 and 2, through the command line ------------------------------
+def test_a_manifest_that_breaks_its_schema_fails_the_render_with_exit_1_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import components.bookinfo
+
+    def misspelt_namespace() -> dict:
+        return {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "bookinfo", "lables": {}},
+        }
+
+    monkeypatch.setattr(components.bookinfo, "namespace_manifest", misspelt_namespace)
+    code = main(["render", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1, f"a schema violation exited {code}: {err}"
+    assert "1 schema violation(s); nothing written:" in err, err
+    assert "Namespace bookinfo: metadata.lables" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def commit_copy(repo: Path, edit: dict[str, str]) -> tuple[str, str]:
+    """A git repository holding the project's tracked files: a commit with `edit` applied to
+    some files, then one without (the files as they are). Returns (edited, clean) commits."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes((ROOT / name).read_bytes())
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    originals = {name: (repo / name).read_text() for name in edit}
+    for name, text in edit.items():
+        (repo / name).write_text(text)
+    commits = []
+    for message in ("edited", "clean"):
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", message], check=True)
+        commits.append(
+            subprocess.run(
+                [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+        for name, text in originals.items():
+            (repo / name).write_text(text)
+    return commits[0], commits[1]
+
+
+def test_a_render_that_fails_at_a_ref_fails_the_diff_with_its_own_code_and_message(
+    tmp_path: Path,
+) -> None:
+    stack = (ROOT / "Pulumi.dev.yaml").read_text().replace("mode: all-v1", "mode: nonsense")
+    edited, _ = commit_copy(tmp_path / "repo", {"Pulumi.dev.yaml": stack})
+    comment = tmp_path / "comment.md"
+    comment.write_text("the comment of an earlier run\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bookinfo_mesh",
+            "pr-comment",
+            "--base",
+            edited,
+            "--out",
+            str(comment),
+        ],
+        cwd=tmp_path / "repo",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: render at {edited[:12]} failed (exit 2):\n"), done.stderr
+    assert 'bookinfo-mesh:mode = "nonsense": must be one of' in done.stderr, done.stderr
+    assert comment.read_text() == "the comment of an earlier run\n", "a failed run wrote"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["comment.md", "repo"], "a stray file"

@@ -331,3 +331,43 @@ def test_a_cohort_with_an_unpredicted_page_fails_even_once() -> None:
     assert report.mismatches == [
         "not logged in: 1 of 40 pages: reviews v2, black stars (not predicted)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("v1", "passes"),
+    [(10, False), (11, True), (20, True), (29, True), (30, False)],
+)
+def test_a_fifty_fifty_split_of_40_passes_from_11_29_to_29_11_and_no_further(
+    v1: int, passes: bool
+) -> None:
+    """The README's edges: at 99 % confidence over two outcomes, each is tested at 0.5 %."""
+    report = judge_cohort(
+        _split({"v1": 0.5, "v3": 0.5}),
+        None,
+        _split_readings({"v1": v1, "v3": 40 - v1}),
+        40,
+        Tolerance(),
+    )
+    assert (report.mismatches == []) is passes, f"{v1}/{40 - v1}: {report.mismatches}"
+
+
+def test_the_cut_off_is_the_stated_confidence_divided_among_the_outcomes() -> None:
+    # 10/30 has p = 0.0022 (< 0.005) and 11/29 p = 0.0064 (> 0.005): a cut-off of 1 %
+    # overall would pass 10/30 as well, so these two pin 99 % and its Bonferroni split.
+    assert binomial_p_value(10, 40, 0.5) < (1 - CONFIDENCE) / 2 < binomial_p_value(11, 40, 0.5)
+    assert binomial_p_value(10, 40, 0.5) > (1 - 0.99) / 10, "the two cases would not tell"
+
+
+def test_verify_signs_in_beside_a_productpage_served_under_a_path_prefix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bookinfo behind a prefix (/shop/productpage): the login form's action is relative,
+    so the sign-in goes to /shop/login; /login would find nothing."""
+    overrides = {"mode": "user-v2"}
+    config, _ = expected_pages("dev", overrides)
+    double = BookinfoDouble(route_table(config.mode, config.traffic), SCALE, path_prefix="/shop")
+    with serve(double) as url:
+        assert url.endswith("/shop/productpage"), url
+        code, report = run_verify(capsys, url, overrides)
+    assert code == EXIT_OK, report.get("mismatches")
+    assert double.sessions, "nobody signed in"

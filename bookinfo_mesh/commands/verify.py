@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import shutil
 import statistics
 import urllib.parse
@@ -23,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bookinfo_mesh.commands.arguments import add_stack_arguments
+from bookinfo_mesh.commands.arguments import add_stack_arguments, seconds, whole_number
 from bookinfo_mesh.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ToolError
 from bookinfo_mesh.judging import CONFIDENCE, CohortReport, Tolerance, judge_cohort
 from bookinfo_mesh.probe import load_page, login, run_requests
@@ -40,6 +39,7 @@ from stacks.project import ROOT
 DEFAULT_REQUESTS = 40
 MAX_REQUESTS = 1000  # bounded: the exact test sums n + 1 terms of math.comb(n, i)
 DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 256  # a thread each
 DEFAULT_DEADLINE_S = 300.0
 # Per request: the longest predicted wait plus this, so a page that hangs ends as a finding.
 TIMEOUT_MARGIN_S = 10.0
@@ -207,12 +207,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def run_with(args: argparse.Namespace, console: Console, tolerance: Tolerance) -> int:
     """The command against a mesh whose timing `tolerance` describes (a real one: the default)."""
     overrides = parse_overrides(args.set)
-    if not 1 <= args.requests <= MAX_REQUESTS:
-        raise VerifyError(f"--requests must be 1 to {MAX_REQUESTS}, got {args.requests}")
-    if args.concurrency < 1:
-        raise VerifyError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    if not (math.isfinite(args.deadline) and args.deadline > 0):
-        raise VerifyError(f"--deadline must be a positive number of seconds, got {args.deadline}")
     config, predictions = expected_pages(args.stack, overrides)
     url = args.url or stack_url(args.stack)
     try:
@@ -266,17 +260,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--url", help="productpage URL (default: the stack output productpageUrl)")
     parser.add_argument(
         "--requests",
-        type=int,
+        type=whole_number(1, MAX_REQUESTS),
         default=DEFAULT_REQUESTS,
         metavar="N",
         help=f"page loads per cohort (default {DEFAULT_REQUESTS})",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight at most"
+        "--concurrency",
+        type=whole_number(1, MAX_CONCURRENCY),
+        default=DEFAULT_CONCURRENCY,
+        help="requests in flight at most",
     )
     parser.add_argument(
         "--deadline",
-        type=float,
+        type=seconds,
         default=DEFAULT_DEADLINE_S,
         metavar="SECONDS",
         help=f"stop and report after this long (default {DEFAULT_DEADLINE_S:g})",
