@@ -115,8 +115,8 @@ def _as_config_string(value: Any) -> str:
     return json.dumps(value)
 
 
-def stack_file(stack: str, root: Path = ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
+def stack_file(stack: str, root: Path | None = None) -> Path:
+    return (root or ROOT) / f"Pulumi.{stack}.yaml"
 
 
 def stack_of_file(name: str) -> str | None:
@@ -125,13 +125,14 @@ def stack_of_file(name: str) -> str | None:
     return match[1] if match else None
 
 
-def stacks_in(root: Path = ROOT) -> list[str]:
+def stacks_in(root: Path | None = None) -> list[str]:
     """The stacks that have a Pulumi.<stack>.yaml, sorted."""
-    return sorted(s for p in root.iterdir() if (s := stack_of_file(p.name)) is not None)
+    folder = root or ROOT
+    return sorted(s for p in folder.iterdir() if (s := stack_of_file(p.name)) is not None)
 
 
 def load_engine_config(
-    stack: str, overrides: Mapping[str, str] | None = None, root: Path = ROOT
+    stack: str, overrides: Mapping[str, str] | None = None, root: Path | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """Full config key -> string value, and the keys that are secrets.
 
@@ -144,7 +145,7 @@ def load_engine_config(
     return engine_config(read_stack_text(path), path.name, overrides, root)
 
 
-def existing_stack_file(stack: str, root: Path = ROOT) -> Path:
+def existing_stack_file(stack: str, root: Path | None = None) -> Path:
     """Pulumi.<stack>.yaml; StackFileError naming the stacks there are if it does not exist."""
     check_stack_name(stack)
     path = stack_file(stack, root)
@@ -157,10 +158,10 @@ def existing_stack_file(stack: str, root: Path = ROOT) -> Path:
 
 
 def engine_config(
-    text: str, name: str, overrides: Mapping[str, str] | None = None, root: Path = ROOT
+    text: str, name: str, overrides: Mapping[str, str] | None = None, root: Path | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """load_engine_config for a stack file's text (`name` is its file name, for messages)."""
-    project = project_file(root)
+    project = project_file(root or ROOT)
     project_name = project["name"]
 
     def full(key: str) -> str:
@@ -199,13 +200,13 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def stack_config(
-    stack: str, overrides: Mapping[str, str] | None = None, root: Path = ROOT
+    stack: str, overrides: Mapping[str, str] | None = None, root: Path | None = None
 ) -> StackConfig:
     """The validated config `pulumi up` would give the program; StackFileError if invalid."""
     return _parsed(load_engine_config(stack, overrides, root)[0])
 
 
-def stack_config_of_text(text: str, name: str, root: Path = ROOT) -> StackConfig:
+def stack_config_of_text(text: str, name: str, root: Path | None = None) -> StackConfig:
     """stack_config for a stack file's text, as if it were the file (promote's candidates)."""
     return _parsed(engine_config(text, name, None, root)[0])
 

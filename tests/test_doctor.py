@@ -77,7 +77,7 @@ def served_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedIndex]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     monkeypatch.setattr(
         doctor, "ISTIO_CHART_INDEX", f"http://127.0.0.1:{server.server_port}/charts/index.yaml"
     )

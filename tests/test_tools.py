@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bookinfo_mesh import stack_files
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import run_program
@@ -28,16 +29,14 @@ BROKEN_STACKS = {
 
 
 @pytest.fixture
-def broken_stacks() -> Iterator[None]:
-    """Stack files Pulumi would not read, beside the real ones, removed afterwards."""
-    paths = [ROOT / f"Pulumi.test-{name}.yaml" for name in BROKEN_STACKS]
-    try:
-        for path, text in zip(paths, BROKEN_STACKS.values(), strict=True):
-            path.write_text(text)
-        yield
-    finally:
-        for path in paths:
-            path.unlink(missing_ok=True)
+def broken_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stack files Pulumi would not read, beside copies of the real ones in a project of the
+    test's own (never in the checkout, where tests running beside this one read the stacks)."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    for name, text in BROKEN_STACKS.items():
+        (tmp_path / f"Pulumi.test-{name}.yaml").write_text(text)
+    monkeypatch.setattr(stack_files, "ROOT", tmp_path)
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
