@@ -16,12 +16,11 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bookinfo_mesh.errors import ToolError
+from bookinfo_mesh.pulumi_config import BOM
 from bookinfo_mesh.stack_edit import set_key
 from bookinfo_mesh.stack_files import (
-    BOM,
     StackFileError,
     existing_stack_file,
     project_values,
@@ -43,7 +42,7 @@ ISTIO_KEYS: tuple[str, ...] = (ISTIO_KEY, CANARY_KEY, STAGE_KEY)
 # A weight as --weights takes it: a percentage in ASCII digits.
 _PERCENT = re.compile(r"[0-9]{1,3}")
 
-Values = dict[str, Any]  # key (no namespace) -> value as YAML gives it; absent keys missing
+Values = dict[str, str]  # key (no namespace) -> its string, as Pulumi reads it; absent: missing
 
 
 class PromoteError(ToolError):

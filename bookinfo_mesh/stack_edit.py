@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
-import yaml
-
+from bookinfo_mesh.pulumi_yaml import resolve_plain
 from stacks.config import PROJECT
 
 # One `key: value  # comment` line; the value is quoted or plain (a plain value has no '#').
@@ -20,16 +17,13 @@ _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _scalar(value: str) -> str:
-    """A YAML scalar that reads back as `value`: plain when that is safe, else single-quoted."""
-    if _PLAIN.fullmatch(value) and yaml.safe_load(value) == value:
+    """A YAML scalar Pulumi reads back as `value`: plain when that is safe, else single-quoted.
+
+    Pulumi reads plain scalars by YAML 1.2's core rules (`0o10` is 8, `yes` is text).
+    """
+    if _PLAIN.fullmatch(value) and resolve_plain(value) == value:
         return value
     return "'" + value.replace("'", "''") + "'"
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, str):
-        return _scalar(value)
-    return _scalar(json.dumps(value))  # a map written as YAML: keep its meaning, as JSON text
 
 
 def _config_block(lines: list[str]) -> tuple[int, int, str]:
@@ -62,7 +56,7 @@ def _key_span(lines: list[str], key: str) -> tuple[int, int] | None:
     return None
 
 
-def set_key(text: str, key: str, value: Any | None, anchors: tuple[str, ...] = ()) -> str:
+def set_key(text: str, key: str, value: str | None, anchors: tuple[str, ...] = ()) -> str:
     """`text` with `key` set to `value` (None: removed), every other line kept byte for byte.
 
     A new key goes after the first of `anchors` the file has, else first in `config:`.
@@ -83,7 +77,7 @@ def set_key(text: str, key: str, value: Any | None, anchors: tuple[str, ...] = (
         spans = (_key_span(lines, anchor) for anchor in anchors if anchor != key)
         anchor = next((span for span in spans if span is not None), None)
         at = anchor[1] if anchor else start
-        lines.insert(at, f"{indent}{PROJECT}:{key}: {_format(value)}{eol}")
+        lines.insert(at, f"{indent}{PROJECT}:{key}: {_scalar(value)}{eol}")
         return "".join(lines)
     i, j = span
     if value is None:
@@ -92,5 +86,5 @@ def set_key(text: str, key: str, value: Any | None, anchors: tuple[str, ...] = (
     match = _VALUE_LINE.fullmatch(lines[i])
     assert match is not None  # _key_span matched it
     line_eol = match["eol"] or ("" if j == len(lines) else eol)
-    lines[i:j] = [f"{match['head']} {_format(value)}{match['tail']}{line_eol}"]
+    lines[i:j] = [f"{match['head']} {_scalar(value)}{match['tail']}{line_eol}"]
     return "".join(lines)

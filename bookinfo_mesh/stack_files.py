@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from bookinfo_mesh.errors import ToolError
+from bookinfo_mesh.pulumi_config import (
+    PulumiConfigError,
+    full_key,
+    merged_config,
+    override_value,
+    read_project,
+    read_stack,
+)
 from stacks.config import PROJECT, ConfigError, StackConfig, parse_stack_config
-from stacks.project import ROOT, project_file, project_name
+from stacks.project import ROOT, project_name
 
-SECRET_PLACEHOLDER = "[secret]"
-BOM = "\ufeff"  # a UTF-8 byte order mark: YAML ignores it before a document
-# Pulumi's own stack names: letters, digits, "-", "_" and "." (and no path separators).
-_STACK_NAME_PATTERN = r"[A-Za-z0-9_.-]+"
+# Pulumi's own stack names (sdk tokens.ParseStackName): letters, digits, "-", "_" and ".",
+# 1 to 100 of them, so never a path.
+_STACK_NAME_PATTERN = r"[A-Za-z0-9_.-]{1,100}"
 _STACK_NAME = re.compile(_STACK_NAME_PATTERN)
 _STACK_FILE = re.compile(rf"Pulumi\.({_STACK_NAME_PATTERN})\.yaml")
 
@@ -30,27 +33,10 @@ def check_stack_name(stack: str, option: str = "--stack") -> str:
     """`stack` if it is a name `pulumi stack init` accepts; StackFileError if not."""
     if not _STACK_NAME.fullmatch(stack):
         raise StackFileError(
-            f"{option} {stack!r} is not a stack name: letters, digits, '-', '_' and '.' only"
+            f"{option} {stack[:40]!r} is not a stack name: 1 to 100 letters, digits, '-', '_' "
+            "and '.'"
         )
     return stack
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a repeated mapping key, as Pulumi's YAML parser does.
-
-    PyYAML keeps the last value silently, so a repeated key would hide the first setting.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def read_stack_text(path: Path) -> str:
@@ -68,51 +54,15 @@ def read_stack_text(path: Path) -> str:
         ) from None
 
 
-def config_mapping(text: str, name: str) -> dict[str, Any]:
-    """The `config:` mapping of a stack file's text; StackFileError when it is not one."""
-    try:
-        document = yaml.load(text.removeprefix(BOM), Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise StackFileError(f"{name} is not valid YAML{line}: {problem}") from None
-    except RecursionError:
-        raise StackFileError(f"{name} nests deeper than a YAML parser can follow") from None
-    if document is None:
-        return {}
-    if not isinstance(document, dict):
-        raise StackFileError(
-            f"{name} must be a mapping with a `config:` key, not a {type(document).__name__}"
-        )
-    config = document.get("config")
-    if config is None:
-        return {}
-    if not isinstance(config, dict):
-        raise StackFileError(
-            f"{name}: `config:` must map keys to values, not be a {type(config).__name__}"
-        )
-    for key in config:
-        if not isinstance(key, str):
-            raise StackFileError(f"{name}: config key {key!r} is not a string")
-    return config
-
-
-def project_values(text: str, name: str) -> dict[str, Any]:
-    """The project's keys of a stack file's text, namespace removed, values as YAML has them."""
+def project_values(text: str, name: str) -> dict[str, str]:
+    """The project's keys that a stack file's text sets (namespace removed), as Pulumi reads
+    them: the strings the program gets."""
     prefix = f"{PROJECT}:"
-    return {k.removeprefix(prefix): v for k, v in config_mapping(text, name).items()}
-
-
-def _as_config_string(value: Any) -> str:
-    """Engine encoding: strings as is, booleans lower-case, lists and maps as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value)
+    try:
+        values = read_stack(text, name, PROJECT)
+    except PulumiConfigError as error:
+        raise StackFileError(str(error)) from None
+    return {k.removeprefix(prefix): v.text for k, v in values.items() if k.startswith(prefix)}
 
 
 def stack_file(stack: str, root: Path | None = None) -> Path:
@@ -161,30 +111,18 @@ def engine_config(
     text: str, name: str, overrides: Mapping[str, str] | None = None, root: Path | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """load_engine_config for a stack file's text (`name` is its file name, for messages)."""
-    project = project_file(root or ROOT)
-    project_name = project["name"]
-
-    def full(key: str) -> str:
-        return key if ":" in key else f"{project_name}:{key}"
-
-    config: dict[str, str] = {}
-    for key, declaration in (project.get("config") or {}).items():
-        if isinstance(declaration, dict) and "default" in declaration:
-            config[full(key)] = _as_config_string(declaration["default"])
-        elif isinstance(declaration, dict) and "value" in declaration:
-            config[full(key)] = _as_config_string(declaration["value"])
-        elif not isinstance(declaration, dict):
-            config[full(key)] = _as_config_string(declaration)
-    secrets: list[str] = []
-    for key, value in config_mapping(text, name).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full(key)] = SECRET_PLACEHOLDER
-            secrets.append(full(key))
-        else:
-            config[full(key)] = _as_config_string(value)
-    for key, value in (overrides or {}).items():
-        config[full(key)] = value
-    return config, secrets
+    folder = root or ROOT
+    project_path = folder / "Pulumi.yaml"
+    try:
+        project = read_project(read_stack_text(project_path))
+        values = read_stack(text, name, project.name)
+        for key, value in (overrides or {}).items():
+            full = full_key(project.name, key)
+            values[full] = override_value(project, full, value)
+        merged = merged_config(project, values, stack_of_file(name.split()[0]) or name)
+    except PulumiConfigError as error:
+        raise StackFileError(str(error)) from None
+    return merged.values, list(merged.secrets)
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from bookinfo_mesh import engine
 from bookinfo_mesh.engine import run_program
-from bookinfo_mesh.stack_files import load_engine_config
+from bookinfo_mesh.stack_files import StackFileError, load_engine_config
 from model.catalogue import DESTINATION_RULE_SUBSETS, deployed_versions
 from model.istio_releases import ISTIO_MINORS, IstioRelease
 from model.routing import MODES, Mode, route_table
@@ -58,6 +59,7 @@ class BadConfig:
     stack: str
     overrides: Mapping[str, str]
     problems: tuple[ExpectedProblem, ...]
+    pulumi_refuses: tuple[str, ...]
 
 
 def load_corpus(path: Path = CORPUS_PATH) -> list[BadConfig]:
@@ -68,6 +70,7 @@ def load_corpus(path: Path = CORPUS_PATH) -> list[BadConfig]:
             stack=entry["stack"],
             overrides=entry["overrides"],
             problems=tuple(ExpectedProblem(**problem) for problem in entry["problems"]),
+            pulumi_refuses=tuple(entry.get("pulumi_refuses", ())),
         )
         for entry in entries
     ]
@@ -151,6 +154,12 @@ def assert_verdict(case: BadConfig, error: ConfigError) -> None:
 
 @pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
 def test_a_bad_config_is_refused_with_every_problem_before_any_resource(case: BadConfig) -> None:
+    if case.pulumi_refuses:
+        with pytest.raises(StackFileError) as refused:
+            run_program(case.stack, case.overrides)
+        named = re.findall(r"configuration key '(\w+)' must be of type", str(refused.value))
+        assert named == sorted(case.pulumi_refuses), str(refused.value)
+        return
     run = run_program(case.stack, case.overrides)
     assert isinstance(run.error, ConfigError), (
         f"{case.stack} with {dict(case.overrides)} was not refused with a ConfigError "

@@ -38,7 +38,8 @@ def one_line_refusal(argv: list[str], capsys: pytest.CaptureFixture[str], says: 
         # Refused whether the JSON parser follows that deep or not (its limit varies).
         (["--set", "mode=split50", "--set", f"splitWeights={DEEP}"], "splitWeights = "),
         (["--set", "mode=split50", "--set", f"splitWeights={DEEP_OBJECT}"], "splitWeights = "),
-        (["--set", f"faultPercent={HUGE}"], "must be a percentage from 0 to 100"),
+        # Beyond 64 bits: Pulumi's own type check (strconv.Atoi) stops `pulumi up` first.
+        (["--set", f"faultPercent={HUGE}"], "key 'faultPercent' must be of type 'integer'"),
         (
             ["--set", "mode=split50", "--set", f'splitWeights={{"v1": {HUGE}}}'],
             "weights must be percentages, whole numbers from 0 to 100",
@@ -46,6 +47,7 @@ def one_line_refusal(argv: list[str], capsys: pytest.CaptureFixture[str], says: 
         (["--set", "faultDelay=\uff17s"], "is not a duration like 7s"),
         (["--set", "aws:region=mars-1"], "aws:region 'mars-1' is not an AWS region"),
         (["--stack", ""], "--stack '' is not a stack name"),
+        (["--stack", "d" * 101], "is not a stack name: 1 to 100 letters"),
         (["--out", ""], "--out needs a folder name"),
     ],
     ids=[
@@ -56,6 +58,7 @@ def one_line_refusal(argv: list[str], capsys: pytest.CaptureFixture[str], says: 
         "faultDelay in full-width digits",
         "an unknown AWS region",
         "an empty stack name",
+        "a stack name longer than Pulumi's 100",
         "an empty --out",
     ],
 )

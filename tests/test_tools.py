@@ -63,7 +63,7 @@ def test_an_unknown_stack_is_refused_naming_the_stacks_there(capsys, tmp_path: P
         ("broken-yaml", "is not valid YAML (line 2)"),
         ("config-list", "`config:` must map keys to values, not be a list"),
         ("only-a-string", "must be a mapping with a `config:` key, not a str"),
-        ("duplicate-key", "duplicate key 'bookinfo-mesh:mode'"),
+        ("duplicate-key", 'mapping key "bookinfo-mesh:mode" already defined at line 2'),
     ],
 )
 def test_a_malformed_stack_file_is_refused_in_one_line(
