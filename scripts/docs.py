@@ -3,6 +3,17 @@
 A sample is a fenced block right after a `<!-- sample: NAME -->` line. `make docs` replaces
 each block's body with what SAMPLES[NAME] prints now; tests/test_docs.py fails while any
 block differs, so no sample drifts from the command it shows.
+
+Most samples call the `bookinfo-mesh` CLI in-process (command_output). Three kinds need more:
+
+- A command that writes files runs from an empty temporary folder, so what it writes, and
+  the path it prints, are those of a fresh checkout (`out/<stack>/`).
+- `promote` and `pr-comment` need a stack file to edit and git history to compare with, so
+  they run as processes in a temporary copy of the project with a history of its own.
+- `verify` needs a live productpage: it runs against tests/bookinfo_double.py on 127.0.0.1.
+  Two things in its report change from run to run and are normalised, nothing else: the
+  double's URL (an ephemeral port), shown as SHOWN_URL, and the median latencies
+  (LATENCY), a few milliseconds on loopback, shown as "#.## s".
 """
 
 from __future__ import annotations
@@ -10,17 +21,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import re
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from bookinfo_mesh.cli import main as cli
 from bookinfo_mesh.diff import diff_rendered
-from bookinfo_mesh.engine import run_program
+from bookinfo_mesh.engine import ProgramRun, RegisteredResource, mock_id, run_program
 from bookinfo_mesh.mermaid import traffic_flowchart
 from bookinfo_mesh.promotion import istio_values
 from bookinfo_mesh.render import Rendered, render_run
@@ -33,23 +51,42 @@ from model.routing import MODES, route_table
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 SAMPLE = re.compile(
-    r"(?P<head><!-- sample: (?P<name>[\w-]+) -->\n(?P<fence>`{3,})\w*\n)(?P<body>.*?)(?P=fence)\n",
-    re.S,
+    r"(?P<head><!-- sample: (?P<name>[\w-]+) -->\n(?P<fence>`{3,})\w*\n)(?P<body>.*?)^(?P=fence)\n",
+    re.S | re.M,
 )
 # The rehearsed minor upgrade: a stack on 1.30.4 walking to 1.31.0.
 LADDER_FROM, LADDER_TO = "1.30.4", "1.31.0"
 WIDTH = 120  # the CLI's console width
 
 
+def _run_cli(argv: Iterable[str], exit_code: int = 0, stream: str = "stdout") -> str:
+    """What `bookinfo-mesh ARGV` prints on `stream`; it must exit with `exit_code`."""
+    argv = list(argv)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli(argv)
+    if code != exit_code:
+        raise SystemExit(
+            f"bookinfo-mesh {' '.join(argv)} exited {code}, not {exit_code}:\n{err.getvalue()}"
+        )
+    return (out if stream == "stdout" else err).getvalue()
+
+
 @cache
-def command_output(*argv: str) -> str:
-    """What `bookinfo-mesh ARGV` prints on stdout; it must succeed (each runs once)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli(list(argv))
-    if code != 0:
-        raise SystemExit(f"bookinfo-mesh {' '.join(argv)} exited {code}")
-    return out.getvalue()
+def command_output(*argv: str, exit_code: int = 0, stream: str = "stdout") -> str:
+    """What `bookinfo-mesh ARGV` prints (stdout unless `stream` is "stderr"); runs once."""
+    return _run_cli(argv, exit_code, stream)
+
+
+@cache
+def output_in_empty_folder(*argv: str) -> str:
+    """command_output for a command that writes files: run from an empty temporary folder,
+    so it writes there and prints the paths a fresh checkout would show."""
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+        return _run_cli(argv)
+
+
+# --- Istio's upgrade ladder -------------------------------------------------------------
 
 
 def ladder() -> list[dict[str, str]]:
@@ -93,7 +130,373 @@ def mode_flowchart(mode: str) -> str:
     return traffic_flowchart(route_table(config.mode, config.traffic), config.test_user)
 
 
+# --- promote and pr-comment, in a copy of the project -----------------------------------
+
+GIT_IDENTITY = ("-c", "user.name=docs", "-c", "user.email=docs@example.com")
+GIT_QUIET = ("-c", "commit.gpgsign=false")
+
+
+def copy_project(destination: Path) -> None:
+    """The working tree as git sees it (tracked files and new ones it does not ignore)."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is left out
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+class Project:
+    """A throwaway copy of the project with its own git history, and its tools as processes
+    run there: `bookinfo-mesh` reads the copy's stack files and git, never the checkout's."""
+
+    def __init__(self, folder: Path) -> None:
+        self.root = folder / "bookinfo-mesh"
+        copy_project(self.root)
+        self._git("init", "-q")
+        self.commit("the project as it is")
+
+    def _git(self, *argv: str) -> None:
+        command = ["git", "-C", str(self.root), *GIT_IDENTITY, *GIT_QUIET, *argv]
+        subprocess.run(command, capture_output=True, text=True, check=True)
+
+    def commit(self, message: str) -> None:
+        self._git("add", "-A")
+        self._git("commit", "-q", "--no-verify", "--allow-empty", "-m", message)
+
+    def tool(self, *argv: str) -> str:
+        """`bookinfo-mesh ARGV` run in the copy; its stdout (it must succeed)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "bookinfo_mesh", *argv],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(
+                f"bookinfo-mesh {' '.join(argv)} exited {done.returncode}:\n{done.stderr}"
+            )
+        return done.stdout
+
+
+def ladder_pull_request() -> tuple[str, str]:
+    """Step 3 of the canary ladder as a pull request: what `promote --weights v1=90,v3=10`
+    prints on a dev stack in user-v2, and the comment `pr-comment` writes for that commit."""
+    with tempfile.TemporaryDirectory() as folder:
+        project = Project(Path(folder))
+        project.tool("promote", "--stack", "dev", "--to", "user-v2")
+        project.commit("dev: user-v2")
+        promoted = project.tool("promote", "--stack", "dev", "--weights", "v1=90,v3=10")
+        project.commit("dev: reviews v1 90 %, v3 10 %")
+        comment = Path(folder) / "comment.md"
+        project.tool("pr-comment", "--base", "HEAD~1", "--out", str(comment))
+        return promoted, comment.read_text()
+
+
+# These take seconds of subprocesses: they start in the background when a page that shows
+# them is rewritten, and run beside the in-process samples.
+BACKGROUND: Mapping[str, Callable[[], Any]] = {"ladder-pull-request": ladder_pull_request}
+_executor = ThreadPoolExecutor(max_workers=len(BACKGROUND), thread_name_prefix="docs-sample")
+
+
+@cache
+def background(job: str) -> Future[Any]:
+    return _executor.submit(BACKGROUND[job])
+
+
+# --- verify, against the Bookinfo double -----------------------------------------------
+
+SHOWN_URL = "http://127.0.0.1:<port>/productpage"
+# A median latency in verify's tables: one digit, two decimals, as verify prints it.
+LATENCY = re.compile(r"(?<= )\d\.\d\d s(?= )")
+
+
+def verify_output(overrides: Mapping[str, str], broken_weights: Mapping[str, int] | None) -> str:
+    """`verify --stack dev --set ...` against the double playing the stack's own routes, or
+    serving `broken_weights` of reviews to everyone instead; the report, normalised."""
+    from tests.bookinfo_double import BookinfoDouble, Misbehaviour, serve
+
+    config = stack_config("dev", dict(overrides))
+    double = BookinfoDouble(
+        route_table(config.mode, config.traffic),
+        time_scale=1.0,  # the real clock: the split modes inject no delay
+        misbehaviour=Misbehaviour(reviews_weights=broken_weights),
+    )
+    sets = [f"--set={key}={value}" for key, value in overrides.items()]
+    with serve(double) as url:
+        report = _run_cli(
+            ["verify", "--stack", "dev", *sets, "--url", url], exit_code=1 if broken_weights else 0
+        )
+    return LATENCY.sub("#.## s", report.replace(url, SHOWN_URL))
+
+
+# --- what the prod stack protects ------------------------------------------------------
+
+
+def protected(stack: str) -> str:
+    """The resources a stack's render marks `protect`, by type (resources.json's field)."""
+    by_type: dict[str, list[str]] = {}
+    for resource in run_program(stack).resources:
+        if resource.protect:
+            by_type.setdefault(resource.type, []).append(resource.name)
+    width = max(map(len, by_type))
+    return "".join(
+        f"{type_:<{width}}  {', '.join(sorted(names))}\n"
+        for type_, names in sorted(by_type.items())
+    )
+
+
+# --- what a stack costs per hour -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Price:
+    """An on-demand list price in USD, where AWS publishes it and when it was read there."""
+
+    what: str
+    usd: float
+    per: str  # "hour", "GB-month" or "month"
+    source: str
+    checked: str  # "read <date>" at `source`, "restated <date>" by others, or "unconfirmed"
+
+
+HOURS_PER_MONTH = 730  # the AWS Pricing Calculator's month
+# Not read at the source (out of reach when this table was made): the Seoul on-demand price
+# as remembered, to be confirmed in the AWS Pricing Calculator.
+UNCONFIRMED = "unconfirmed"
+# Per region. A stack in a region that is not here, or a node type without a price, fails
+# `make docs` rather than be priced by a guess.
+PRICES: Mapping[str, Mapping[str, Price]] = {
+    "ap-northeast-2": {
+        # $0.10 per cluster-hour in standard support, $0.60 in extended support (AWS, on
+        # 2024-04-01; every region). Read 2026-12-01 in the post below.
+        "eks-standard": Price(
+            "EKS cluster, standard support",
+            0.10,
+            "hour",
+            "https://aws.amazon.com/blogs/containers/"
+            "amazon-eks-extended-support-for-kubernetes-versions-pricing/",
+            "read 2026-12-01",
+        ),
+        "ec2:t3.large": Price(
+            "EC2 t3.large, Linux",
+            0.104,
+            "hour",
+            "https://aws.amazon.com/ec2/pricing/on-demand/",
+            UNCONFIRMED,
+        ),
+        "ebs:gp3": Price(
+            "EBS gp3 storage",
+            0.0912,
+            "GB-month",
+            "https://aws.amazon.com/ebs/pricing/",
+            UNCONFIRMED,
+        ),
+        "nat-gateway": Price(
+            "NAT gateway", 0.059, "hour", "https://aws.amazon.com/vpc/pricing/", UNCONFIRMED
+        ),
+        # Every public IPv4 address, in use or idle, since 2024-02-01, in every region. Read
+        # 2026-12-01 as several pages restate AWS's announcement (below), not on it.
+        "public-ipv4": Price(
+            "public IPv4 address",
+            0.005,
+            "hour",
+            "https://aws.amazon.com/blogs/aws/new-aws-public-ipv4-address-charge-public-ip-insights/",
+            "restated 2026-12-01",
+        ),
+        "nlb": Price(
+            "Network Load Balancer",
+            0.0225,
+            "hour",
+            "https://aws.amazon.com/elasticloadbalancing/pricing/",
+            UNCONFIRMED,
+        ),
+        "kms-key": Price(
+            "KMS key", 1.00, "month", "https://aws.amazon.com/kms/pricing/", UNCONFIRMED
+        ),
+    }
+}
+# A managed node group that sets no disk gets its AMI's root volume. EKS's AL2023 AMIs map
+# /dev/xvda as 20 GiB of gp3: awslabs/amazon-eks-ami, templates/al2023/template.json
+# (ami_block_device_mappings) and variables-default.json (volume_type), read 2026-12-01.
+AMI_ROOT_VOLUMES = {"AL2023": (20, "gp3")}
+NLB_ANNOTATION = ("service.beta.kubernetes.io/aws-load-balancer-type", "nlb")
+ELB_SUBNET_TAG = "kubernetes.io/role/elb"
+
+
+@dataclass(frozen=True)
+class CostItem:
+    what: str
+    count: float
+    price: Price
+
+    @property
+    def hourly(self) -> float:
+        per_hour = {"hour": 1.0, "month": 1 / HOURS_PER_MONTH, "GB-month": 1 / HOURS_PER_MONTH}
+        return self.count * self.price.usd * per_hour[self.price.per]
+
+
+def _nlb_releases(run: ProgramRun) -> list[RegisteredResource]:
+    """The Helm releases whose Service is a LoadBalancer that the cloud provider makes an NLB."""
+    key, value = NLB_ANNOTATION
+    found = []
+    for release in run.of_type("kubernetes:helm.sh/v3:Release"):
+        service = release.inputs.get("values", {}).get("service", {})
+        is_lb = service.get("type", "LoadBalancer") == "LoadBalancer"  # the chart's default
+        if is_lb and service.get("annotations", {}).get(key) == value:
+            found.append(release)
+    return found
+
+
+def root_volume(run: ProgramRun, group: RegisteredResource) -> tuple[int, str, str]:
+    """(GiB, EBS type, who sets them) of each node's root volume: the node group's disk size,
+    its launch template's mapping, or else the AMI's own."""
+    if "diskSize" in group.inputs:
+        return int(group.inputs["diskSize"]), "gp2", "diskSize"  # EKS's type for diskSize
+    template_id = group.inputs.get("launchTemplate", {}).get("id")
+    for template in run.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        if mock_id(template.name) == template_id and template.inputs.get("blockDeviceMappings"):
+            (mapping,) = template.inputs["blockDeviceMappings"]
+            ebs = mapping["ebs"]
+            return int(ebs["volumeSize"]), ebs.get("volumeType", "gp3"), "launch template"
+    family = group.inputs["amiType"].split("_", 1)[0]
+    if family not in AMI_ROOT_VOLUMES:
+        raise SystemExit(f"no root volume known for AMI type {group.inputs['amiType']}")
+    return *AMI_ROOT_VOLUMES[family], "the AMI's"
+
+
+def cost_items(stack: str) -> tuple[str, list[CostItem]]:
+    """What bills by the hour while `stack` is up, counted from its render, with prices."""
+    run = run_program(stack)
+    if run.error is not None:
+        raise SystemExit(f"the {stack} stack does not render: {run.error}")
+    region = run.config["aws:region"]
+    if region not in PRICES:
+        raise SystemExit(f"no prices for {region} in scripts/docs.py: add them, with sources")
+    config = {k.removeprefix("bookinfo-mesh:"): v for k, v in run.config.items()}
+
+    def price(key: str) -> Price:
+        if key not in PRICES[region]:
+            raise SystemExit(f"no price for {key} in {region} in scripts/docs.py: add it")
+        return PRICES[region][key]
+
+    items: list[CostItem] = []
+    for cluster in run.of_type("eks:index:Cluster"):
+        what = f"EKS control plane, Kubernetes {cluster.inputs['version']}"
+        items.append(CostItem(what, 1, price("eks-standard")))
+    for group in run.of_type("eks:index:ManagedNodeGroup"):
+        types = group.inputs["instanceTypes"]
+        if len(types) != 1:
+            raise SystemExit(f"{group.name} mixes {types}: which one EC2 launches is unknown")
+        nodes = group.inputs["scalingConfig"]["desiredSize"]
+        items.append(CostItem(f"{types[0]} nodes (desired size)", nodes, price(f"ec2:{types[0]}")))
+        size, kind, origin = root_volume(run, group)
+        what = f"{kind} root volumes, GiB ({nodes} x {size}, {origin})"
+        items.append(CostItem(what, nodes * size, price(f"ebs:{kind}")))
+    nats = run.of_type("aws:ec2/natGateway:NatGateway")
+    what = f"NAT gateways (natGateways: {config['natGateways']})"
+    items.append(CostItem(what, len(nats), price("nat-gateway")))
+    eips = run.of_type("aws:ec2/eip:Eip")
+    items.append(CostItem("public IPv4: NAT Elastic IPs", len(eips), price("public-ipv4")))
+    nlbs = _nlb_releases(run)
+    items.append(CostItem("NLB of the ingress gateway", len(nlbs), price("nlb")))
+    zones = {
+        subnet.inputs["availabilityZone"]
+        for subnet in run.of_type("aws:ec2/subnet:Subnet")
+        if ELB_SUBNET_TAG in subnet.inputs.get("tags", {})
+    }
+    what = f"public IPv4: the NLB's, one per AZ ({len(zones)})"
+    items.append(CostItem(what, len(nlbs) * len(zones), price("public-ipv4")))
+    keys = run.of_type("aws:kms/key:Key")
+    what = f"KMS keys (encryptSecrets: {config['encryptSecrets']})"
+    items.append(CostItem(what, len(keys), price("kms-key")))
+    return region, items
+
+
+def _usd(value: float) -> str:
+    """A price as AWS writes it: cents at least, more digits where it has them."""
+    return f"{value:.2f}" if round(value, 2) == value else f"{value:g}"
+
+
+def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def stack_cost(stack: str) -> str:
+    """`stack`'s hourly cost, item by item, then each price with its source."""
+    region, items = cost_items(stack)
+    rows = [("item", "count", "unit price, USD", "USD per hour")]
+    for item in items:
+        unit = f"{_usd(item.price.usd)} per {item.price.per}"
+        rows.append((item.what, f"{item.count:g}", unit, f"{item.hourly:.4f}"))
+    total = sum(item.hourly for item in items)
+    a_month = f"~{round(total * HOURS_PER_MONTH)} per {HOURS_PER_MONTH} h"
+    rows.append(("total", "", a_month, f"{total:.4f}"))
+    prices = [("price", "USD", "checked", "source")]
+    for price_ in dict.fromkeys(item.price for item in items):
+        unit = f"{_usd(price_.usd)} per {price_.per}"
+        prices.append((price_.what, unit, price_.checked, price_.source))
+    return (
+        "\n".join(
+            [
+                f"{stack} stack, {region}, on demand, while it is up:",
+                *_table(rows, right={1, 3}),
+                "",
+                *_table(prices, right=set()),
+            ]
+        )
+        + "\n"
+    )
+
+
+# --- measured figures (scripts/measure.py writes them) --------------------------------------
+
+MEASUREMENTS = ROOT / "docs" / "measurements.json"
+
+
+def measured(what: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(MEASUREMENTS.read_text())[what]
+    return record
+
+
+def suite_figures() -> str:
+    """The fresh clone's `make test`, as scripts/measure.py suite last measured it."""
+    suite = measured("suite")
+    return (
+        f"fresh clone, make test: {suite['make_test_seconds']:.0f} s, of which pytest "
+        f"{suite['pytest_seconds']:.0f} s for {suite['tests_passed']} tests\n"
+        f"measured {suite['measured']} at {suite['commit']} on {suite['machine']}\n"
+    )
+
+
+def tool_costs() -> str:
+    """The tools built from nothing, as scripts/measure.py tools-cold last measured it."""
+    cold = measured("tools-cold")
+    lines = [f"{label}: {took}" for label, took in cold["tools"].items()]
+    return (
+        "\n".join(lines)
+        + f"\nall, with empty Go caches: {cold['seconds'] / 60:.0f} min; module cache "
+        f"{cold['module_cache_mb']} MB, build cache {cold['build_cache_mb']} MB\n"
+        f"measured {cold['measured']} at {cold['commit']} on {cold['machine']}\n"
+    )
+
+
 SAMPLES: Mapping[str, Callable[[], str]] = {
+    "suite-figures": suite_figures,
+    "tool-costs": tool_costs,
     **{f"traffic-{mode}": (lambda mode=mode: mode_flowchart(mode)) for mode in MODES},
     "istio-ladder-keys": ladder_keys,
     "istio-patch-promote": lambda: command_output(
@@ -103,19 +506,66 @@ SAMPLES: Mapping[str, Callable[[], str]] = {
         "diff", "--stack", "dev", "--set", "istioVersion=1.31.1"
     ),
     **{f"istio-ladder-{n}": (lambda n=n: ladder_diff(n)) for n in range(1, 5)},
+    "diff-user-v2": lambda: command_output("diff", "--stack", "dev", "--set", "mode=user-v2"),
+    "diff-split50": lambda: command_output("diff", "--stack", "dev", "--set", "mode=split50"),
+    "diff-bad-config": lambda: command_output(
+        "diff",
+        "--stack",
+        "dev",
+        "--set",
+        "mode=dealy",
+        "--set",
+        "faultPercent=150",
+        exit_code=2,
+        stream="stderr",
+    ),
+    "render-delay": lambda: output_in_empty_folder(
+        "render", "--stack", "dev", "--set", "mode=delay"
+    ),
+    "promote-prod-delay": lambda: command_output(
+        "promote", "--stack", "prod", "--to", "delay", exit_code=2, stream="stderr"
+    ),
+    "promote-weights": lambda: background("ladder-pull-request").result()[0],
+    "pr-comment": lambda: background("ladder-pull-request").result()[1],
+    "verify-split50": lambda: verify_output({"mode": "split50"}, None),
+    "verify-split50-all-v1": lambda: verify_output({"mode": "split50"}, {"v1": 100}),
+    "prod-protected": lambda: protected("prod"),
+    "prod-unprotect-diff": lambda: command_output(
+        "diff", "--stack", "prod", "--set", "protect=false"
+    ),
+    "dev-cost": lambda: stack_cost("dev"),
 }
+# Which samples wait on which background job.
+NEEDS_BACKGROUND = {"promote-weights": "ladder-pull-request", "pr-comment": "ladder-pull-request"}
+
+
+def prefetch(texts: Iterable[str]) -> None:
+    """Start the background jobs of every sample these pages show; each result is read when
+    its block is reached."""
+    for text in texts:
+        for match in SAMPLE.finditer(text):
+            if match["name"] in NEEDS_BACKGROUND:
+                background(NEEDS_BACKGROUND[match["name"]])
+
+
+def sample_body(name: str) -> str:
+    """A block's body as sample `name` prints it now."""
+    if name not in SAMPLES:
+        raise SystemExit(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
+    # Trailing spaces (rich pads table titles) would not survive an editor.
+    return "".join(f"{line.rstrip()}\n" for line in SAMPLES[name]().splitlines())
 
 
 def rewrite(text: str) -> str:
     """`text` with every sample block's body as its command prints it now."""
+    prefetch([text])
 
     def fresh(match: re.Match[str]) -> str:
-        name = match["name"]
-        if name not in SAMPLES:
-            raise SystemExit(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
-        # Trailing spaces (rich pads table titles) would not survive an editor.
-        body = "".join(f"{line.rstrip()}\n" for line in SAMPLES[name]().splitlines())
-        return f"{match['head']}{body}{match['fence']}\n"
+        name, fence = match["name"], match["fence"]
+        body = sample_body(name)
+        if re.search(rf"^{fence}", body, re.M):
+            raise SystemExit(f"sample {name!r} holds a {fence} fence: lengthen the block's fence")
+        return f"{match['head']}{body}{fence}\n"
 
     return SAMPLE.sub(fresh, text)
 
@@ -124,9 +574,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale samples")
     args = parser.parse_args(argv)
+    texts = {path: path.read_text() for path in DOCS}
+    prefetch(texts.values())
     stale = []
-    for path in DOCS:
-        text = path.read_text()
+    for path, text in texts.items():
         new = rewrite(text)
         if new != text:
             stale.append(path.relative_to(ROOT).as_posix())

@@ -83,6 +83,7 @@ def test_every_stack_file_that_pins_istio_is_found_and_none_other() -> None:
             "scripts/check_renovate.py",
             r'\nRENOVATE_VERSION = "(\S+)"\n',
         ),
+        ("The helm that scripts/tools.py", "scripts/tools.py", r'\nHELM_VERSION = "(\S+)"\n'),
     ],
 )
 def test_the_tool_pins_are_found(description: str, file: str, pin: str) -> None:

@@ -1,4 +1,4 @@
-module bookinfo-mesh/tests/harness/stackconfig
+module bookinfo-mesh/stackconfig
 
 go 1.26.6
 

@@ -1,13 +1,14 @@
-// Command oracle prints, as JSON, the config map that the Pulumi engine hands to a program for
-// one stack of a project, computed with Pulumi's own Go SDK:
+// Command stackconfig prints, as JSON, the config map that the Pulumi engine hands to a program
+// for one stack of each project given, computed with Pulumi's own Go SDK:
 //
-//	oracle [-stack dev] DIR
+//	stackconfig [-stack dev] DIR...
 //
-// reads DIR/Pulumi.yaml and DIR/Pulumi.<stack>.yaml and prints
+// reads DIR/Pulumi.yaml and DIR/Pulumi.<stack>.yaml of each DIR and prints one JSON object
+// mapping each DIR to
 //
 //	{"config": {"proj:key": "value", ...}, "secrets": ["proj:key", ...], "warnings": [...]}
 //
-// or, with exit status 1, {"error": "...", "stage": "stack-name|project|stack|validate|decrypt"}.
+// or to {"error": "...", "stage": "stack-name|project|stack|validate|decrypt"}.
 // Secure values cannot be decrypted offline: they read "[secret]", as in Pulumi's blinding decrypter,
 // and a declared type is not checked against them. A missing stack file reads as an empty one, as
 // in Pulumi. Where Pulumi itself depends on Go's random map order (a key given both as `mode` and
@@ -40,19 +41,22 @@ import (
 func main() {
 	stack := flag.String("stack", "dev", "stack name: reads Pulumi.<stack>.yaml")
 	flag.Parse()
-	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: oracle [-stack NAME] DIR")
+	if flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: stackconfig [-stack NAME] DIR...")
 		os.Exit(2)
 	}
-	out, err := run(flag.Arg(0), *stack)
-	if err != nil {
-		out = map[string]any{"error": err.Error(), "stage": stageOf(err)}
+	answers := map[string]any{}
+	for _, dir := range flag.Args() {
+		out, err := run(dir, *stack)
+		if err != nil {
+			out = map[string]any{"error": err.Error(), "stage": stageOf(err)}
+		}
+		answers[dir] = out
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(out)
-	if err != nil {
+	if err := enc.Encode(answers); err != nil {
 		os.Exit(1)
 	}
 }
