@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: all deps render diff test lint workflows renovate docs bench mutation clean
+.PHONY: all deps tools render diff test lint workflows renovate docs bench mutation clean
 
 all: deps
 
@@ -22,6 +22,12 @@ $(UV):
 # the development group back (a no-op, ~0.1 s, when nothing changed).
 deps: $(UV)
 	$(UV) sync --locked --group dev --quiet
+
+# The real tools the tests judge the output with: istioctl of each Istio minor, helm, a
+# kube-apiserver with etcd, and Pulumi's own stack-config loader. Each is taken from PATH at
+# its pinned version, else from the machine's cache, else built with go (scripts/tools.py).
+tools: deps
+	$(BIN)/python scripts/tools.py ensure
 
 render: deps
 	$(BIN)/bookinfo-mesh render --stack $(STACK)
@@ -43,8 +49,8 @@ workflows: deps
 renovate: deps
 	$(BIN)/python scripts/check_renovate.py
 
-test: lint workflows renovate
-	$(BIN)/pytest -q
+test: lint workflows renovate tools
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 # Rewrites every output sample in README.md and docs/ from the command it shows.
 docs: deps

@@ -27,9 +27,12 @@ def render_stack(stack: str, overrides: Mapping[str, str], validate: bool) -> Re
         raise ToolError(f"the program failed: {run.error}")
     rendered = render_run(run)
     if validate:
-        violations = validate_manifests(
+        checked = validate_manifests(
             rendered.manifests, rendered.summary.kubernetes_version, rendered.istio_crds_version
         )
+        if checked.unchecked:
+            print(f"note: {checked.unchecked}", file=sys.stderr)
+        violations = checked.violations
         if violations:
             lines = "\n".join(f"  - {v}" for v in violations)
             raise ToolError(

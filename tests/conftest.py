@@ -8,6 +8,7 @@ import os
 from hypothesis import settings
 
 from bookinfo_mesh import engine
+from tests.mesh_cluster import stack  # noqa: F401 (a session fixture: one cluster per stack)
 
 # A per-example deadline would make timing, not behaviour, fail a test; a fixed seed makes
 # a failure reproduce on every run.

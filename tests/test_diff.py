@@ -13,9 +13,9 @@ import pytest
 
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import StackDiff, diff_rendered
-from bookinfo_mesh.engine import run_program
-from bookinfo_mesh.render import Rendered, render_run
+from bookinfo_mesh.render import Rendered
 from stacks.project import ROOT
+from tests.programs import shared_render
 
 # What the dev stack's third availability zone adds: one public and one private subnet,
 # the private one's route table, and both subnets' route-table associations. Its single
@@ -32,12 +32,12 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
 @pytest.fixture(scope="module")
 def dev() -> Rendered:
-    return render_run(run_program("dev"))
+    return shared_render("dev")
 
 
 @pytest.fixture(scope="module")
 def three_azs() -> Rendered:
-    return render_run(run_program("dev", {"azCount": "3"}))
+    return shared_render("dev", {"azCount": "3"})
 
 
 def ops(diff: StackDiff, op: str) -> set[tuple[str, str]]:
@@ -77,7 +77,7 @@ def test_moving_the_node_group_to_new_subnets_replaces_it(dev, three_azs) -> Non
 
 
 def test_a_mode_change_updates_the_traffic_virtual_services_in_place(dev) -> None:
-    diff = diff_rendered(dev, render_run(run_program("dev", {"mode": "delay"})))
+    diff = diff_rendered(dev, shared_render("dev", {"mode": "delay"}))
     assert {(c.op, c.name) for c in diff.changes} == {
         ("update", "traffic-vs-ratings"),
         ("update", "traffic-vs-reviews"),
@@ -89,7 +89,7 @@ def test_a_mode_change_updates_the_traffic_virtual_services_in_place(dev) -> Non
 
 
 def test_a_new_vpc_range_replaces_the_vpc_every_subnet_and_what_names_them(dev) -> None:
-    diff = diff_rendered(dev, render_run(run_program("dev", {"vpcCidr": "10.1.0.0/16"})))
+    diff = diff_rendered(dev, shared_render("dev", {"vpcCidr": "10.1.0.0/16"}))
     cidr_changed = {c.name for c in diff.changes if [f.path for f in c.fields] == ["cidrBlock"]}
     assert cidr_changed == {
         "network-vpc",

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM_PACKAGES = ("stacks", "components", "model")
 # The operator tools' libraries: heavy, and none of `pulumi up`'s business.
-TOOL_LIBRARIES = {"argparse", "rich", "deepdiff", "jsonschema", "celpy", "kubernetes_validate"}
+TOOL_LIBRARIES = {"argparse", "rich", "deepdiff", "jsonschema", "kubernetes_validate"}
 # Reaching into these breaks silently on an SDK upgrade; one module may, and is tested for it.
 SDK_INTERNALS = (
     "pulumi.runtime.settings",

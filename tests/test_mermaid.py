@@ -13,6 +13,7 @@ from bookinfo_mesh.mermaid import escape_label, traffic_flowchart
 from bookinfo_mesh.stack_files import load_engine_config
 from model.routing import Mode, TrafficSettings, route_table
 from stacks.config import PROJECT, parse_stack_config
+from tests.programs import shared_render
 
 
 def mode_flowchart(mode: str, stack: str = "dev") -> str:
@@ -88,11 +89,9 @@ def test_a_stack_file_touches_its_stack_and_anything_else_touches_all(
 
 def test_the_pr_comment_draws_the_traffic_before_and_after() -> None:
     from bookinfo_mesh.diff import diff_rendered
-    from bookinfo_mesh.engine import run_program
-    from bookinfo_mesh.render import render_run
     from bookinfo_mesh.report import diff_markdown
 
-    before, after = (render_run(run_program("dev", {"mode": m})) for m in ("user-v2", "delay"))
+    before, after = (shared_render("dev", {"mode": m}) for m in ("user-v2", "delay"))
     text = diff_markdown(diff_rendered(before, after))
     assert text.count("```mermaid") == 2, f"expected two pictures:\n{text}"
     old, new = text.split("#### Traffic after")

@@ -31,11 +31,11 @@ from pulumi_policy import PolicyResource as EnginePolicyResource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from bookinfo_mesh import engine
-from bookinfo_mesh.engine import run_program
 from model import istio_manifests
 from policy import rules
 from policy.rules import PolicyResource
 from stacks import program
+from tests.programs import shared_run
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 MODES = ("all-v1", "user-v2", "delay", "abort", "split50", "v3")
@@ -66,7 +66,7 @@ PER_RESOURCE_RULES = (
 @functools.cache
 def registrations(stack: str, overrides: tuple[tuple[str, str], ...] = ()) -> list[PolicyResource]:
     """What a stack policy sees of one mocked `pulumi up`: (type, name, props) per resource."""
-    run = run_program(stack, dict(overrides))
+    run = shared_run(stack, dict(overrides))
     assert run.error is None, f"the program failed for {stack} {dict(overrides)}: {run.error}"
     return [PolicyResource(r.type, r.name, r.inputs) for r in run.resources]
 

@@ -21,6 +21,7 @@ from bookinfo_mesh.engine import (
     run_program,
 )
 from stacks.config import ConfigError
+from tests.programs import shared_run
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -54,9 +55,9 @@ SUBNET = "aws:ec2/subnet:Subnet"
 @pytest.fixture(scope="module")
 def runs() -> dict[tuple[str, str], ProgramRun]:
     """Every mode on dev; on prod every mode that prod accepts without extra settings."""
-    found = {("dev", mode): run_program("dev", {"mode": mode}) for mode in MODES}
+    found = {("dev", mode): shared_run("dev", {"mode": mode}) for mode in MODES}
     found |= {
-        ("prod", mode): run_program("prod", {"mode": mode})
+        ("prod", mode): shared_run("prod", {"mode": mode})
         for mode in ("all-v1", "user-v2", "split50", "v3")
     }
     return found
@@ -143,7 +144,7 @@ def test_the_stack_files_region_names_the_availability_zones(dev) -> None:
 
 
 def test_another_region_moves_the_availability_zones() -> None:
-    run = succeeded(run_program("dev", {"aws:region": "eu-west-1"}))
+    run = succeeded(shared_run("dev", {"aws:region": "eu-west-1"}))
     zones = {s.inputs["availabilityZone"] for s in run.of_type(SUBNET)}
     assert all(z.startswith("eu-west-1") for z in zones), f"AZs {zones} ignore aws:region"
 
@@ -319,7 +320,7 @@ def test_routes_output_names_every_service_and_the_test_user(runs) -> None:
 
 # --- Bad config -------------------------------------------------------------------------------
 def test_an_invalid_mode_fails_before_any_resource_and_says_what_is_allowed() -> None:
-    run = run_program("dev", {"mode": "all-v2"})
+    run = shared_run("dev", {"mode": "all-v2"})
     assert run.error is not None, "mode all-v2 was accepted"
     message = str(run.error)
     assert f"{NAME}:mode" in message, f"error does not name the key: {message}"
@@ -330,7 +331,7 @@ def test_an_invalid_mode_fails_before_any_resource_and_says_what_is_allowed() ->
 
 
 def test_a_bad_config_is_a_run_error_so_pulumi_prints_the_message_without_a_traceback() -> None:
-    run = run_program("dev", {"mode": "all-v2", "nodeMin": "0"})
+    run = shared_run("dev", {"mode": "all-v2", "nodeMin": "0"})
     assert isinstance(run.error, pulumi.RunError), f"{type(run.error).__name__} gets a traceback"
     assert isinstance(run.error, ConfigError), "callers can no longer catch ConfigError"
     assert len(run.error.problems) == 2, f"expected both problems: {run.error}"
@@ -338,12 +339,12 @@ def test_a_bad_config_is_a_run_error_so_pulumi_prints_the_message_without_a_trac
 
 @pytest.mark.parametrize("mode", ["delay", "abort"])
 def test_prod_refuses_fault_modes_unless_allowed(mode: str) -> None:
-    refused = run_program("prod", {"mode": mode})
+    refused = shared_run("prod", {"mode": mode})
     assert refused.error is not None, f"prod accepted {mode} without allowFaultInjection"
     message = str(refused.error)
     assert f"{NAME}:mode" in message and "allowFaultInjection" in message, message
     assert refused.resources == (), "prod registered resources before refusing"
-    allowed = succeeded(run_program("prod", {"mode": mode, "allowFaultInjection": "true"}))
+    allowed = succeeded(shared_run("prod", {"mode": mode, "allowFaultInjection": "true"}))
     (ratings,) = [
         r for r in allowed.of_type(VIRTUAL_SERVICE) if r.inputs["spec"].get("hosts") == ["ratings"]
     ]
@@ -393,7 +394,7 @@ def test_bookinfo_requires_mutual_tls(stack_run) -> None:
 @pytest.mark.parametrize(("stack", "marked"), [("dev", False), ("prod", True)])
 def test_only_a_production_stack_marks_its_faults_as_deliberate(stack: str, marked: bool) -> None:
     """The policy pack lets a production fault through only with this mark; dev needs none."""
-    run = succeeded(run_program(stack, {"mode": "delay", "allowFaultInjection": "true"}))
+    run = succeeded(shared_run(stack, {"mode": "delay", "allowFaultInjection": "true"}))
     marks = {
         r.inputs["spec"]["hosts"][0]: r.inputs["metadata"].get("annotations")
         for r in run.of_type(VIRTUAL_SERVICE)

@@ -14,14 +14,13 @@ import yaml
 from bookinfo_mesh import promotion
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.commands import promote
-from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.promotion import PromoteError, plan_istio_promotion, plan_promotion
-from bookinfo_mesh.render import render_run
 from bookinfo_mesh.stack_edit import set_key
 from model.routing import MODES
 from stacks.config import FAULT_MODES
 from stacks.project import ROOT
+from tests.programs import shared_render
 
 STACKS = ("dev", "prod")
 ALLOWED = {"dev": MODES, "prod": tuple(m for m in MODES if m not in FAULT_MODES)}
@@ -218,7 +217,7 @@ def test_previous_without_history_is_refused(project: Path) -> None:
 def test_the_printed_routes_and_pages_are_those_render_predicts() -> None:
     planned = plan_promotion("dev", "delay", None)
     routes, pages = promote.tables(planned.after)
-    summary = render_run(run_program("dev", {"mode": "delay"})).summary
+    summary = shared_render("dev", {"mode": "delay"}).summary
     assert routes == summary.routes, "promote's route table differs from render's"
     assert pages == {c: p.summary for c, p in summary.predicted_pages.items()}
 

@@ -8,9 +8,11 @@ same strings, the same secret keys, and refuse what Pulumi refuses.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from bookinfo_mesh.pulumi_config import (
 )
 from bookinfo_mesh.pulumi_yaml import go_float, resolve_plain
 from bookinfo_mesh.stack_edit import set_key
+from tests.real_tools import tool
 
 DATA = json.loads(Path(__file__).with_name("data").joinpath("pulumi_stack_config.json").read_text())
 
@@ -122,3 +125,26 @@ def test_an_edited_value_reads_back_as_the_string_it_was_set_to(value: str) -> N
     text = set_key("config:\n  bookinfo-mesh:mode: all-v1\n", "mode", value)
     values = read_stack(text, "Pulumi.dev.yaml", project.name)
     assert merged_config(project, values, "dev").values["bookinfo-mesh:mode"] == value
+
+
+def load_corpus_script() -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "scripts" / "pulumi_config_corpus.py"
+    spec = importlib.util.spec_from_file_location("pulumi_config_corpus", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pulumis_own_loader_still_gives_the_recorded_answers() -> None:
+    """tests/harness/stackconfig (Pulumi's Go SDK at its pin) answers each case once; where
+    Pulumi's answer is its own random choice, either answer is Pulumi's."""
+    corpus = load_corpus_script()
+    cases = DATA["cases"]
+    answers = corpus.pulumi_answers(tool("stackconfig"), cases, runs=1)
+    differing = [
+        case["name"]
+        for case, answer in zip(cases, answers, strict=True)
+        if not case["pulumi"].get("nondeterministic") and answer != case["pulumi"]
+    ]
+    assert differing == [], "re-record with scripts/pulumi_config_corpus.py"

@@ -12,7 +12,7 @@ import yaml
 
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import diff_rendered
-from bookinfo_mesh.engine import ProgramRun, RegisteredResource, run_program
+from bookinfo_mesh.engine import ProgramRun, RegisteredResource
 from bookinfo_mesh.errors import EXIT_BAD_INPUT as EXIT_BAD_CONFIG
 from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.render import (
@@ -28,6 +28,7 @@ from bookinfo_mesh.render import (
 from bookinfo_mesh.report import diff_markdown
 from bookinfo_mesh.schemas import validate_manifests
 from model.routing import MODES, Delay, Destination, HttpRoute
+from tests.programs import shared_render, shared_run
 
 DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
 
@@ -40,7 +41,7 @@ def summary_json(rendered: Rendered) -> dict:
 @pytest.fixture(scope="module")
 def renders() -> dict[str, Rendered]:
     """The dev stack rendered in every mode, in one process."""
-    return {mode: render_run(run_program("dev", {"mode": mode})) for mode in MODES}
+    return {mode: shared_render("dev", {"mode": mode}) for mode in MODES}
 
 
 def test_render_command_writes_three_files_that_parse(tmp_path: Path) -> None:
@@ -68,7 +69,9 @@ def test_every_mode_renders_manifests_that_pass_the_real_schemas(
 ) -> None:
     rendered = renders[mode]
     version = rendered.summary.kubernetes_version
-    violations = validate_manifests(rendered.manifests, version, rendered.istio_crds_version)
+    checked = validate_manifests(rendered.manifests, version, rendered.istio_crds_version)
+    assert checked.unchecked is None, checked.unchecked
+    violations = checked.violations
     assert violations == [], f"{mode}: " + "; ".join(map(str, violations))
 
 
@@ -171,7 +174,7 @@ def test_summary_predicts_the_scenario_for_each_mode(renders: dict[str, Rendered
 
 def test_predicted_pages_follow_the_subset_labels_the_program_registered() -> None:
     """A reviews subset v3 relabelled to select v1 pods: the page says v1, whatever the name."""
-    run = run_program("dev", {"mode": "v3"})
+    run = shared_run("dev", {"mode": "v3"})
 
     def relabel(resource: RegisteredResource) -> RegisteredResource:
         if resource.type != DESTINATION_RULE or resource.inputs["metadata"]["name"] != "reviews":
@@ -225,8 +228,8 @@ def test_diff_names_the_changed_fields_and_pages(renders: dict[str, Rendered]) -
 
 
 def test_diff_flags_a_vpc_cidr_change_as_a_replacement() -> None:
-    before = render_run(run_program("dev"))
-    after = render_run(run_program("dev", {"vpcCidr": "10.1.0.0/16"}))
+    before = shared_render("dev")
+    after = shared_render("dev", {"vpcCidr": "10.1.0.0/16"})
     ops = {c.name: c.op for c in diff_rendered(before, after).changes}
     replaced = sorted(name for name, op in ops.items() if op == "replace")
     # The VPC's new id is unknown until it exists, and every field below names it (or a
@@ -246,8 +249,8 @@ def test_diff_flags_a_vpc_cidr_change_as_a_replacement() -> None:
 
 
 def test_diff_calls_a_node_instance_type_change_a_node_group_replacement() -> None:
-    before = render_run(run_program("dev"))
-    after = render_run(run_program("dev", {"nodeInstanceTypes": '["m6i.large"]'}))
+    before = shared_render("dev")
+    after = shared_render("dev", {"nodeInstanceTypes": '["m6i.large"]'})
     ops = {c.name: c.op for c in diff_rendered(before, after).changes}
     assert ops == {"cluster-nodes": "replace"}, ops
 
@@ -255,7 +258,7 @@ def test_diff_calls_a_node_instance_type_change_a_node_group_replacement() -> No
 def test_every_force_new_entry_names_a_resource_type_the_program_registers() -> None:
     from bookinfo_mesh.diff import REPLACE_ON_CHANGE
 
-    types = {r.type for r in render_run(run_program("dev", {"encryptSecrets": "true"})).resources}
+    types = {r.type for r in shared_render("dev", {"encryptSecrets": "true"}).resources}
     stale = [t for t in REPLACE_ON_CHANGE if t != "kubernetes:*" and t not in types]
     assert not stale, f"force-new entries for types the program never registers: {stale}"
 
@@ -503,7 +506,7 @@ def test_resources_json_names_an_explicit_provider_by_its_whole_urn_without_its_
 @pytest.fixture(scope="module")
 def delay_run() -> ProgramRun:
     """The dev stack in mode delay; tests render it themselves (render costs ~1 ms)."""
-    return run_program("dev", {"mode": "delay"})
+    return shared_run("dev", {"mode": "delay"})
 
 
 def test_summary_counts_resources_per_top_level_component(delay_run: ProgramRun) -> None:

@@ -10,12 +10,13 @@ import pytest
 
 from bookinfo_mesh.commands.doctor import MIN_AWS_CLI
 from bookinfo_mesh.diff import diff_rendered
-from bookinfo_mesh.engine import ProgramRun, RegisteredResource, run_program
+from bookinfo_mesh.engine import ProgramRun, RegisteredResource
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import diff_markdown
 from model.access import ACCESS_LEVELS, CLUSTER_ADMIN_POLICY_ARN, grants
 from model.catalogue import ISTIO_VERSION_ANNOTATION, WORKLOADS
 from stacks.project import ROOT
+from tests.programs import shared_render, shared_run
 
 ADMINS = ("arn:aws:iam::111122223333:role/platform-admin", "arn:aws:iam::111122223333:user/alice")
 DEPLOYERS = ("arn:aws:iam::111122223333:role/ci/preview", "arn:aws:iam::444455556666:role/ci/up")
@@ -27,7 +28,7 @@ README = (ROOT / "README.md").read_text()
 
 @pytest.fixture(scope="module")
 def team() -> dict[str, ProgramRun]:
-    return {stack: run_program(stack, TEAM) for stack in ("dev", "prod")}
+    return {stack: shared_run(stack, TEAM) for stack in ("dev", "prod")}
 
 
 def only(run: ProgramRun, type_: str, **inputs: object) -> RegisteredResource:
@@ -59,7 +60,7 @@ def test_every_configured_principal_gets_an_access_entry_at_its_stated_level(
 
 
 def test_without_listed_principals_only_the_creator_has_access() -> None:
-    cluster = only(run_program("dev"), "eks:index:Cluster")
+    cluster = only(shared_run("dev"), "eks:index:Cluster")
     assert not cluster.inputs.get("accessEntries"), "access entries nobody configured"
     assert cluster.inputs["authenticationMode"] == "API", "access entries need API auth mode"
 
@@ -76,7 +77,7 @@ def test_the_readme_states_the_access_level_that_each_key_grants() -> None:
 def test_deployers_need_write_access_because_preview_dry_runs_creates_and_patches() -> None:
     """Server-side dry-run is authorized as the write; cluster-scoped kinds rule out
     namespace-scoped policies; so deployers' policy is the cluster-admin one."""
-    run = run_program("dev", TEAM)
+    run = shared_run("dev", TEAM)
     assert run.of_type("kubernetes:core/v1:Namespace"), (
         "the program creates no Namespace: revisit the reasoning in model/access.py"
     )
@@ -93,7 +94,7 @@ def test_entry_names_differ_for_the_same_role_name_in_two_accounts() -> None:
 @pytest.mark.parametrize(("private", "public"), [("true", "false"), ("false", "true")])
 def test_endpoint_access_follows_the_config(private: str, public: str) -> None:
     cluster = only(
-        run_program("dev", {"endpointPrivateAccess": private, "endpointPublicAccess": public}),
+        shared_run("dev", {"endpointPrivateAccess": private, "endpointPublicAccess": public}),
         "eks:index:Cluster",
     )
     assert cluster.inputs["endpointPrivateAccess"] is (private == "true")
@@ -103,7 +104,7 @@ def test_endpoint_access_follows_the_config(private: str, public: str) -> None:
 # --- upgrades that reach everything --------------------------------------------------------
 @pytest.mark.parametrize("version", ["1.33", "1.36"])
 def test_the_node_group_and_coredns_follow_kubernetes_version(version: str) -> None:
-    run = run_program("dev", {"kubernetesVersion": version})
+    run = shared_run("dev", {"kubernetesVersion": version})
     nodes = only(run, "eks:index:ManagedNodeGroup")
     assert nodes.inputs.get("version") == version, (
         f"node group version {nodes.inputs.get('version')}: a bump would leave the nodes behind"
@@ -113,7 +114,7 @@ def test_the_node_group_and_coredns_follow_kubernetes_version(version: str) -> N
 
 
 def test_coredns_is_a_managed_add_on_after_the_nodes_beside_pulumi_eks_cni_and_kube_proxy() -> None:
-    run = run_program("dev")
+    run = shared_run("dev")
     coredns = only(run, "aws:eks/addon:Addon", addonName="coredns")
     nodes = only(run, "eks:index:ManagedNodeGroup")
     assert nodes.urn in coredns.dependencies, "CoreDNS pods would wait for nodes that are not there"
@@ -131,8 +132,8 @@ NEXT_PATCH = "1.31.1"
 
 
 def test_an_istio_bump_changes_every_bookinfo_pod_template() -> None:
-    before = run_program("dev")
-    after = run_program("dev", {"istioVersion": NEXT_PATCH})
+    before = shared_run("dev")
+    after = shared_run("dev", {"istioVersion": NEXT_PATCH})
     for workload in WORKLOADS:
         old, new = (
             next(d for d in r.of_type(DEPLOYMENT) if d.inputs["metadata"]["name"] == workload.name)
@@ -145,10 +146,8 @@ def test_an_istio_bump_changes_every_bookinfo_pod_template() -> None:
 
 @pytest.fixture(scope="module")
 def bump() -> tuple[Rendered, Rendered]:
-    before = render_run(run_program("dev"))
-    after = render_run(
-        run_program("dev", {"kubernetesVersion": "1.36", "istioVersion": NEXT_PATCH})
-    )
+    before = shared_render("dev")
+    after = render_run(shared_run("dev", {"kubernetesVersion": "1.36", "istioVersion": NEXT_PATCH}))
     return before, after
 
 

@@ -13,12 +13,12 @@ import pytest
 from bookinfo_mesh import stack_files
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import diff_rendered
-from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.errors import EXIT_BAD_INPUT as EXIT_BAD_CONFIG
 from bookinfo_mesh.outputs import check_output_dir, write_file
-from bookinfo_mesh.render import RENDER_FILES, Rendered, render_run
+from bookinfo_mesh.render import RENDER_FILES, Rendered
 from bookinfo_mesh.report import diff_markdown, print_render
 from stacks.project import ROOT
+from tests.programs import shared_render
 
 BROKEN_STACKS = {
     "broken-yaml": "config: [\n",
@@ -84,7 +84,7 @@ def test_a_value_with_rich_markup_is_shown_as_typed(capsys, tmp_path: Path) -> N
 def test_a_test_user_with_markup_shows_as_typed_in_the_terminal(tmp_path: Path) -> None:
     from rich.console import Console
 
-    rendered = render_run(run_program("dev", {"testUser": "[bold]x"}))
+    rendered = shared_render("dev", {"testUser": "[bold]x"})
     console = Console(record=True, width=200)
     print_render(rendered, console, None)
     assert "user [bold]x" in console.export_text(), "rich read the test user as markup"
@@ -193,9 +193,7 @@ def test_an_out_swapped_away_between_two_looks_reads_as_absent(
 
 def test_two_renders_into_one_out_never_mix(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    renders = {
-        mode: render_run(run_program("dev", {"mode": mode})) for mode in ("all-v1", "split50")
-    }
+    renders = {mode: shared_render("dev", {"mode": mode}) for mode in ("all-v1", "split50")}
     errors: list[BaseException] = []
 
     def write(rendered: Rendered) -> None:
@@ -234,8 +232,8 @@ def _outside_code_blocks(markdown: str) -> list[str]:
 
 
 def test_a_hostile_test_user_cannot_break_the_tables_or_inject_html() -> None:
-    before = render_run(run_program("dev", {"mode": "user-v2"}))
-    after = render_run(run_program("dev", {"mode": "user-v2", "testUser": HOSTILE_USER}))
+    before = shared_render("dev", {"mode": "user-v2"})
+    after = shared_render("dev", {"mode": "user-v2", "testUser": HOSTILE_USER})
     markdown = diff_markdown(diff_rendered(before, after))
     text = _outside_code_blocks(markdown)
     assert not any("<img" in line or "`" in line for line in text), markdown
@@ -251,8 +249,8 @@ def test_a_hostile_test_user_cannot_break_the_tables_or_inject_html() -> None:
 
 
 def test_changing_the_test_user_shows_the_old_rows_leaving_and_the_new_arriving() -> None:
-    before = render_run(run_program("dev", {"mode": "user-v2"}))
-    after = render_run(run_program("dev", {"mode": "user-v2", "testUser": "anonymous"}))
+    before = shared_render("dev", {"mode": "user-v2"})
+    after = shared_render("dev", {"mode": "user-v2", "testUser": "anonymous"})
     markdown = diff_markdown(diff_rendered(before, after))
     assert "| user jason | reviews v2, black stars | - |" in markdown, markdown
     assert "| user anonymous | - | reviews v2, black stars |" in markdown, markdown

@@ -17,15 +17,14 @@ import pytest
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.commands import verify
 from bookinfo_mesh.commands.verify import expected_pages
-from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from bookinfo_mesh.judging import CONFIDENCE, Tolerance, binomial_p_value, judge_cohort
 from bookinfo_mesh.pages import Observation, PageReading, UnexpectedPageError, read_page
-from bookinfo_mesh.render import render_run
 from model.outcomes import CohortPrediction, PageOutcome
 from model.routing import MODES, route_table
 from stacks.project import ROOT
 from tests.bookinfo_double import BookinfoDouble, Misbehaviour, refused_url, render_page, serve
+from tests.programs import shared_render
 from tests.scaled_verify import SCALE, scaled
 
 
@@ -228,7 +227,7 @@ def test_the_text_report_shows_a_config_value_literally(
 @pytest.mark.parametrize("mode", ["delay", "split50"])
 def test_verify_expects_the_pages_render_predicts(mode: str) -> None:
     _, predictions = expected_pages("dev", {"mode": mode})
-    summary = render_run(run_program("dev", {"mode": mode})).summary
+    summary = shared_render("dev", {"mode": mode}).summary
     rendered = {cohort: page.summary for cohort, page in summary.predicted_pages.items()}
     assert {p.cohort: p.describe() for p in predictions} == rendered, "verify expects otherwise"
 

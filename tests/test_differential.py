@@ -1,0 +1,175 @@
+"""The project's own checks against the real tools, on generated traffic configs.
+
+A config the project accepts must give VirtualServices and DestinationRules that istioctl
+validate and a kube-apiserver's strict dry run both accept. A config the project refuses is
+built anyway (the pure model functions take any value of the right type): where the tools
+accept it, the refusal must be one of the deliberate ones below, each with its reason. A
+disagreement names the generated case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from bookinfo_mesh.stack_files import load_engine_config
+from model.istio_manifests import traffic_manifests
+from model.routing import MODES, Mode, TrafficSettings, route_table
+from stacks.config import PROJECT, ConfigError, ConfigProblem, StackConfig, parse_stack_config
+from tests.mesh_cluster import Stack, dry_run_refusals
+from tests.real_tools import istioctl
+
+
+# Deliberately stricter than Istio: (config key, the start of the project's message) -> why.
+DELIBERATE = {
+    ("faultAbortStatus", "must be an HTTP error status, 400 to 599"): (
+        "Istio takes 200-599; an abort that answers 2xx or 3xx injects no fault"
+    ),
+    ("testUser", "must be a non-empty value of visible ASCII"): (
+        "Istio takes any string; an HTTP header value is visible ASCII (RFC 9110), and "
+        "productpage sends the user as one"
+    ),
+    ("testUser", "is 1"): "Istio has no limit; productpage's session cookie does",
+    ("faultDelay", "must be between 1ms and 300s"): (
+        "Istio takes any delay of 1ms or more; a delay past 300s outlasts every timeout"
+    ),
+    ("splitWeights", "weights must sum to 100"): (
+        "Istio normalizes other sums, sending other shares than written"
+    ),
+    ("splitWeights", "names reviews subsets"): (
+        "istioctl validate does not know which subsets have pods; a weight there answers 503"
+    ),
+}
+SUBSETS = ("v1", "v2", "v3", "v4")
+
+durations = st.one_of(
+    st.builds(
+        lambda n, unit: f"{n}{unit}",
+        st.integers(0, 400_000),
+        st.sampled_from(["ms", "s", "m", "h", "us"]),
+    ),
+    st.sampled_from(["1.5s", "0.5ms", "7s", "", "7", "1s500ms", "-1s"]),
+)
+traffic_configs = st.fixed_dictionaries(
+    {"mode": st.sampled_from(MODES)},
+    optional={
+        "testUser": st.one_of(
+            st.sampled_from(["jason", "a b", " jason", "x" * 1100]), st.text(max_size=8)
+        ),
+        "faultDelay": durations,
+        "faultPercent": st.integers(-5, 105).map(str),
+        "faultAbortStatus": st.integers(100, 700).map(str),
+        "splitWeights": st.dictionaries(
+            st.sampled_from(SUBSETS), st.integers(-5, 110), min_size=1, max_size=3
+        ).map(json.dumps),
+    },
+)
+
+
+def lenient_settings(overrides: Mapping[str, str]) -> TrafficSettings | None:
+    """The settings as typed values, unchecked; None where a value has no such type at all."""
+    defaults = TrafficSettings()
+    try:
+        weights = json.loads(overrides["splitWeights"]) if "splitWeights" in overrides else None
+        return TrafficSettings(
+            test_user=overrides.get("testUser", defaults.test_user),
+            fault_delay=overrides.get("faultDelay", defaults.fault_delay),
+            fault_abort_status=int(overrides.get("faultAbortStatus", defaults.fault_abort_status)),
+            fault_percent=float(overrides.get("faultPercent", defaults.fault_percent)),
+            split_weights=weights if weights is not None else defaults.split_weights,
+        )
+    except ValueError:
+        return None
+
+
+# A value for each knob other than its default, to see which modes carry it into objects.
+OTHER_VALUES = {
+    "testUser": {"test_user": "someone-else"},
+    "faultDelay": {"fault_delay": "3s"},
+    "faultPercent": {"fault_percent": 50.0},
+    "faultAbortStatus": {"fault_abort_status": 503},
+    "splitWeights": {"split_weights": {"v1": 10, "v3": 90}},
+}
+
+
+def objects_of(mode: Mode, settings_: TrafficSettings) -> list[dict[str, Any]]:
+    return traffic_manifests(route_table(mode, settings_))
+
+
+def carries(mode: Mode, key: str) -> bool:
+    """Whether `mode` puts config key `key` into any object (else no tool ever sees it)."""
+    other = replace(TrafficSettings(), **OTHER_VALUES[key])
+    return objects_of(mode, other) != objects_of(mode, TrafficSettings())
+
+
+def tool_refusals(stack: Stack, objects: list[dict[str, Any]]) -> list[str]:
+    validated = istioctl(stack.minor, "validate", "-f", "{file}", objects=objects)
+    refusals = [] if validated.code == 0 else [f"istioctl validate: {validated.output.strip()}"]
+    return refusals + dry_run_refusals(stack.api, objects)
+
+
+def deliberate(problem: ConfigProblem) -> str | None:
+    return next(
+        (
+            why
+            for (key, start), why in DELIBERATE.items()
+            if problem.key == key and problem.message.startswith(start)
+        ),
+        None,
+    )
+
+
+def project_verdict(overrides: Mapping[str, str]) -> StackConfig | ConfigError:
+    """The stack config the program would get, or every problem it refuses it with."""
+    config, _ = load_engine_config("dev", overrides)
+    prefix = f"{PROJECT}:"
+    try:
+        return parse_stack_config(
+            {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+        )
+    except ConfigError as error:
+        return error
+
+
+@pytest.mark.xdist_group("cluster-dev")  # beside the other tests of the dev cluster
+@pytest.mark.parametrize("stack", ["dev"], indirect=True)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(overrides=traffic_configs)
+def test_the_project_and_the_real_tools_agree_on_traffic_config(
+    stack: Stack, overrides: dict[str, str]
+) -> None:
+    verdict = project_verdict(overrides)
+    mode = Mode(overrides["mode"])
+    if isinstance(verdict, StackConfig):
+        objects = objects_of(verdict.mode, verdict.traffic)
+        assert tool_refusals(stack, objects) == [], (
+            f"the project accepts {overrides}; the tools do not"
+        )
+        event("both accept")
+        return
+    seen = [p for p in verdict.problems if carries(mode, p.key)]
+    if not seen:
+        # Every knob is checked in every mode: a typo fails before the mode that uses it.
+        event("deliberately stricter: a knob this mode does not use is checked too")
+        return
+    settings_ = lenient_settings(overrides)
+    if settings_ is None:
+        event("both refuse: a value of no type Istio has")
+        return
+    try:
+        objects = objects_of(mode, settings_)
+    except ValueError:
+        event("both refuse: not an Istio duration")
+        return
+    if tool_refusals(stack, objects):
+        event("both refuse")
+        return
+    undecided = [p for p in seen if deliberate(p) is None]
+    assert not undecided, f"the project refuses {overrides} ({undecided}), the tools accept it"
+    event(f"deliberately stricter: {deliberate(seen[0])}")
