@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from model.istio_manifests import routes_from_manifests
 from model.outcomes import REVIEWS_RATINGS_TIMEOUT_S, cohort_key, cohort_label
+from model.policy_manifests import routes_of
 from model.routing import RouteTable, describe_rule, rule_for
 
 # Who calls whom in Bookinfo (productpage.py: details and reviews; reviews calls ratings
@@ -90,7 +90,7 @@ def traffic_flowchart(table: RouteTable, test_user: str) -> str:
 
 def rendered_flowchart(manifests: Sequence[Mapping[str, Any]], test_user: str) -> str:
     """The flowchart of a render: routes read back from its VirtualServices, as render does."""
-    table = routes_from_manifests([m for m in manifests if m.get("kind") == "VirtualService"])
+    table = routes_of([m for m in manifests if m.get("kind") == "VirtualService"])
     return traffic_flowchart(table, test_user)
 
 

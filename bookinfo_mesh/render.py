@@ -15,8 +15,8 @@ from pydantic.alias_generators import to_camel
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource
 from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.outputs import write_dir
-from model.istio_manifests import routes_from_manifests
 from model.outcomes import cohort_key, predict_page
+from model.policy_manifests import routes_of
 from model.routing import RouteTable, describe_rule, rule_for
 from model.serving import serving_from_manifests
 from stacks.config import PROJECT
@@ -245,7 +245,7 @@ def summarize(run: ProgramRun, manifests: tuple[dict[str, Any], ...]) -> Summary
     prefix = f"{PROJECT}:"
     config = {k.removeprefix(prefix): v for k, v in sorted(run.config.items())}
     test_user = config["testUser"]
-    table = routes_from_manifests([m for m in manifests if m["kind"] == "VirtualService"])
+    table = routes_of([m for m in manifests if m["kind"] == "VirtualService"])
     return Summary(
         stack=run.stack,
         config=config,

@@ -1,38 +1,45 @@
-"""TrafficPolicy: the DestinationRules and VirtualServices that put a traffic mode in place."""
+"""TrafficPolicy: the DestinationRules and VirtualServices of a routing policy, for any services."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 
 from components.k8s_objects import register_object
 from components.options import declared_dependencies
-from model.istio_manifests import (
+from model.http_policy import ServiceRoutes
+from model.policy_manifests import (
     FAULT_INJECTION_ALLOWED,
     FAULT_INJECTION_ANNOTATION,
-    destination_rule_manifest,
-    virtual_service_manifest,
+    destination_rule,
+    virtual_service,
 )
-from model.routing import Mode, TrafficSettings, describe_routes, route_table
+from model.policy_validation import validate_policy
+from model.routing import describe_routes
 
 
 @dataclass(frozen=True)
 class TrafficPolicyArgs:
-    """The scenario step to apply and its knobs."""
+    """Each service, its subsets and its ordered rules (model.http_policy)."""
 
-    mode: Mode
-    settings: TrafficSettings = field(default_factory=TrafficSettings)
+    routes: tuple[ServiceRoutes, ...]
+    # Service -> the labels of its pods, where known: a route to a subset that selects none
+    # of them is refused (it would answer 503).
+    workloads: Mapping[str, tuple[Mapping[str, str], ...]] | None = None
     # Marks the objects so policy checks can tell a deliberate production fault from a typo.
     allow_fault_injection: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 class TrafficPolicy(pulumi.ComponentResource):
-    """One DestinationRule and one VirtualService per Bookinfo service, specs set by mode.
+    """One DestinationRule and one VirtualService per service, from its subsets and rules.
 
-    Names never depend on the mode, so a mode change is an in-place update of the same
-    objects, exactly like re-applying the upstream sample files with kubectl. Give it istiod
-    (validation webhook) and the namespace the objects live in as `depends_on`.
+    The policy is checked whole before anything is registered (model.policy_validation).
+    Names never depend on the rules, so a change of rules is an in-place update of the same
+    objects, like re-applying a VirtualService with kubectl. Give it istiod (validation
+    webhook) and the namespaces the objects live in as `depends_on`.
     """
 
     routes: pulumi.Output[dict]
@@ -40,36 +47,32 @@ class TrafficPolicy(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: TrafficPolicyArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        policy = validate_policy(args.routes, args.workloads)  # PolicyError before any resource
         super().__init__("bookinfo:index:TrafficPolicy", name, None, opts)
-        table = route_table(args.mode, args.settings)
         prerequisites = declared_dependencies(opts)
+        annotations = dict(args.annotations)
+        if args.allow_fault_injection:
+            annotations[FAULT_INJECTION_ANNOTATION] = FAULT_INJECTION_ALLOWED
         rules = {
-            service: register_object(
-                f"{name}-dr-{service}",
-                destination_rule_manifest(service),
+            routes.service.name: register_object(
+                f"{name}-dr-{routes.service.name}",
+                destination_rule(routes.service),
                 pulumi.ResourceOptions(parent=self, depends_on=prerequisites),
             )
-            for service in table
+            for routes in policy
         }
-        for service, service_rules in table.items():
-            manifest = virtual_service_manifest(service, service_rules)
-            if args.allow_fault_injection:
-                manifest["metadata"]["annotations"] = {
-                    FAULT_INJECTION_ANNOTATION: FAULT_INJECTION_ALLOWED
-                }
-            named_hosts = {
-                route["destination"]["host"]
-                for http in manifest["spec"]["http"]
-                for route in http["route"]
-            }
+        for routes in policy:
+            manifest = virtual_service(routes)
+            if annotations:
+                manifest["metadata"]["annotations"] = dict(annotations)
             register_object(
-                f"{name}-vs-{service}",
+                f"{name}-vs-{routes.service.name}",
                 manifest,
                 # A route naming a subset no DestinationRule defines answers 503.
                 pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[*prerequisites, *(rules[h] for h in sorted(named_hosts))],
+                    parent=self, depends_on=[*prerequisites, rules[routes.service.name]]
                 ),
             )
+        table = {routes.service.name: routes.rules for routes in policy}
         self.routes = pulumi.Output.from_input(describe_routes(table))
-        self.register_outputs({"mode": args.mode.value, "routes": self.routes})
+        self.register_outputs({"routes": self.routes})

@@ -6,7 +6,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from model.routing import Abort, Delay, HttpRoute, RouteTable, rule_for
+from model.http_policy import Abort, Delay, HttpRule
+from model.routing import RouteTable, rule_for
 from model.serving import Served, Serving
 
 # productpage.py getProductReviews: two attempts of requests.get(timeout=3.0); any timeout,
@@ -84,7 +85,7 @@ class _Attempt:
 _FAILED = (None, False)  # (version, ratings_unavailable) of a failed attempt
 
 
-def _fault_branches(rule: HttpRoute) -> list[tuple[float, Delay | Abort | None]]:
+def _fault_branches(rule: HttpRule) -> list[tuple[float, Delay | Abort | None]]:
     """(probability, fault that hit) for one request through `rule`; a branch may have
     probability 0, and adds nothing then."""
     if rule.fault is None:
@@ -93,14 +94,14 @@ def _fault_branches(rule: HttpRoute) -> list[tuple[float, Delay | Abort | None]]
     return [(hit, rule.fault), (1.0 - hit, None)]
 
 
-def _answered_share(rule: HttpRoute, served: Mapping[str, Served]) -> float:
+def _answered_share(rule: HttpRule, served: Mapping[str, Served]) -> float:
     """The share of `rule`'s requests that reach a pod; the rest get Envoy's 503 at once."""
     total = sum(d.weight for d in rule.destinations)
     return sum(d.weight for d in rule.destinations if served.get(d.subset)) / total
 
 
 def _ratings_call(
-    rule: HttpRoute, served: Mapping[str, Served], timeout_s: float
+    rule: HttpRule, served: Mapping[str, Served], timeout_s: float
 ) -> list[tuple[float, bool, float]]:
     """(probability, ratings answered, seconds reviews waited) for one reviews -> ratings call;
     a branch of probability 0 adds nothing to the page."""

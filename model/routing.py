@@ -1,14 +1,29 @@
-"""Traffic modes of the scenario as a route table: service -> ordered HTTP rules. Pure data."""
+"""Bookinfo's traffic modes as presets of the generic routing model (model.http_policy).
+
+Each mode is the route table the scenario leaves after applying it: service -> ordered rules.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from model.catalogue import SERVICES
+from model.catalogue import DESTINATION_RULE_SUBSETS, NAMESPACE, SERVICES, TEST_USER_HEADER
+from model.http_policy import (
+    Abort,
+    Delay,
+    Destination,
+    Fault,
+    HttpRule,
+    Request,
+    RequestMatch,
+    Service,
+    ServiceRoutes,
+    StringMatch,
+    first_rule,
+)
 
 
 class Mode(StrEnum):
@@ -24,65 +39,7 @@ class Mode(StrEnum):
 
 MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 
-# Istio durations as its CRDs accept them (Go style: 7s, 500ms, 1m30s, 1.5s).
-# ASCII digits only: "\d" would take full-width ones, which Istio's Go parser refuses.
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s)")
-# In milliseconds, so that "350ms" is exactly 350 / 1000 and not 350 * 0.001 (0.35000000000000003).
-_DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in an Istio duration string; ValueError if it is not one."""
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration like 7s, 500ms or 1m30s")
-    return sum(float(n) * _DURATION_MS[u] for n, u in parts) / 1000
-
-
-@dataclass(frozen=True)
-class Destination:
-    """A subset of the rule's host and the percentage of requests it receives."""
-
-    subset: str
-    weight: int = 100
-
-
-@dataclass(frozen=True)
-class Delay:
-    """Istio fault: hold `percent` % of requests for `fixed_delay` before forwarding."""
-
-    fixed_delay: str
-    percent: float
-
-    @property
-    def seconds(self) -> float:
-        return parse_duration(self.fixed_delay)
-
-
-@dataclass(frozen=True)
-class Abort:
-    """Istio fault: answer `percent` % of requests with `http_status` at once."""
-
-    http_status: int
-    percent: float
-
-
-Fault = Delay | Abort
-
-
-@dataclass(frozen=True)
-class HttpRoute:
-    """One rule of a VirtualService: who it matches, which fault, where it sends."""
-
-    destinations: tuple[Destination, ...]
-    user: str | None = None  # matches header end-user exactly; None matches everyone
-    fault: Fault | None = None
-
-    def matches(self, user: str | None) -> bool:
-        return self.user is None or self.user == user
-
-
-RouteTable = Mapping[str, tuple[HttpRoute, ...]]
+RouteTable = Mapping[str, tuple[HttpRule, ...]]
 
 
 @dataclass(frozen=True)
@@ -98,14 +55,32 @@ class TrafficSettings:
     )
 
 
-def _to(subset: str) -> tuple[HttpRoute, ...]:
-    return (HttpRoute((Destination(subset),)),)
+def user_match(user: str) -> RequestMatch:
+    """Requests of a logged-in user: productpage sends the name as header end-user."""
+    return RequestMatch(headers={TEST_USER_HEADER: StringMatch("exact", user)})
 
 
-def _split(weights: Mapping[str, int]) -> tuple[HttpRoute, ...]:
+def cohort_request(user: str | None) -> Request:
+    """A request as productpage sends it for a visitor (None) or a logged-in user."""
+    return Request(headers={TEST_USER_HEADER: user} if user is not None else {})
+
+
+def bookinfo_rule(
+    destinations: tuple[Destination, ...], user: str | None = None, fault: Fault | None = None
+) -> HttpRule:
+    """A rule as the scenario writes them: for one logged-in user (None: everyone)."""
+    matches = (user_match(user),) if user is not None else ()
+    return HttpRule(destinations, matches=matches, fault=fault)
+
+
+def _to(subset: str) -> tuple[HttpRule, ...]:
+    return (bookinfo_rule((Destination(subset),)),)
+
+
+def _split(weights: Mapping[str, int]) -> tuple[HttpRule, ...]:
     # Zero weights are dropped: Istio needs no destination that receives nothing.
     kept = tuple(Destination(s, w) for s, w in weights.items() if w > 0)
-    return (HttpRoute(kept),)
+    return (bookinfo_rule(kept),)
 
 
 def route_table(mode: Mode, settings: TrafficSettings) -> RouteTable:
@@ -115,17 +90,17 @@ def route_table(mode: Mode, settings: TrafficSettings) -> RouteTable:
     fault steps also keep user-v2, because only reviews v2 calls ratings for the test
     user (v1 never does), so without it the injected fault would be invisible.
     """
-    table: dict[str, tuple[HttpRoute, ...]] = {s: _to("v1") for s in SERVICES}
+    table: dict[str, tuple[HttpRule, ...]] = {s: _to("v1") for s in SERVICES}
     user = settings.test_user
     if mode in (Mode.USER_V2, Mode.DELAY, Mode.ABORT):
-        table["reviews"] = (HttpRoute((Destination("v2"),), user=user), *_to("v1"))
+        table["reviews"] = (bookinfo_rule((Destination("v2"),), user), *_to("v1"))
     if mode in (Mode.DELAY, Mode.ABORT):
         fault: Fault = (
             Delay(settings.fault_delay, settings.fault_percent)
             if mode is Mode.DELAY
             else Abort(settings.fault_abort_status, settings.fault_percent)
         )
-        table["ratings"] = (HttpRoute((Destination("v1"),), user=user, fault=fault), *_to("v1"))
+        table["ratings"] = (bookinfo_rule((Destination("v1"),), user, fault), *_to("v1"))
     if mode is Mode.SPLIT50:
         table["reviews"] = _split(settings.split_weights)
     if mode is Mode.V3:
@@ -133,24 +108,60 @@ def route_table(mode: Mode, settings: TrafficSettings) -> RouteTable:
     return MappingProxyType(table)
 
 
-def rule_for(rules: tuple[HttpRoute, ...], user: str | None) -> HttpRoute:
-    """The rule Envoy picks for a request: the first one that matches (Istio semantics)."""
-    for rule in rules:
-        if rule.matches(user):
-            return rule
-    raise LookupError(f"no rule matches user {user!r}: the service would answer 404")
+def bookinfo_service(name: str) -> Service:
+    """A Bookinfo service with upstream destination-rule-all.yaml's subsets (label `version`)."""
+    subsets = {s: MappingProxyType({"version": s}) for s in DESTINATION_RULE_SUBSETS[name]}
+    return Service(name, NAMESPACE, MappingProxyType(subsets))
 
 
-def describe_rule(rule: HttpRoute) -> dict[str, object]:
+def bookinfo_policy(table: RouteTable) -> tuple[ServiceRoutes, ...]:
+    """A route table of Bookinfo's services as the generic policy TrafficPolicy takes."""
+    return tuple(ServiceRoutes(bookinfo_service(name), table[name]) for name in SERVICES)
+
+
+def rule_for(rules: tuple[HttpRule, ...], user: str | None) -> HttpRule:
+    """The rule Envoy picks for a Bookinfo visitor (None) or logged-in user."""
+    rule = first_rule(rules, cohort_request(user))
+    if rule is None:
+        raise LookupError(f"no rule matches user {user!r}: the service would answer 404")
+    return rule
+
+
+def _condition(name: str, match: StringMatch) -> str:
+    operator = {"exact": "=", "prefix": "^=", "regex": "~"}[match.kind]
+    return f"{name}{operator}{match.value}"
+
+
+def describe_match(match: RequestMatch) -> str:
+    """A match block as one line: `end-user=jason`, `uri^=/api method=GET`."""
+    parts = [_condition(k, m) for k, m in match.headers.items()]
+    if match.uri is not None:
+        parts.append(_condition("uri", match.uri))
+    parts += [_condition(f"?{k}", m) for k, m in match.query_params.items()]
+    if match.method is not None:
+        parts.append(_condition("method", match.method))
+    parts += [f"from {k}={v}" for k, v in match.source_labels.items()]
+    if match.source_namespace is not None:
+        parts.append(f"from namespace {match.source_namespace}")
+    return " ".join(parts)
+
+
+def describe_rule(rule: HttpRule) -> dict[str, object]:
     """A rule as plain, readable data: who it matches, its fault, where traffic goes."""
     described: dict[str, object] = {
-        "match": f"end-user={rule.user}" if rule.user is not None else "*",
+        "match": " | ".join(map(describe_match, rule.matches)) if rule.matches else "*",
         "to": {d.subset: d.weight for d in rule.destinations},
     }
     if isinstance(rule.fault, Delay):
         described["fault"] = f"delay {rule.fault.fixed_delay} ({rule.fault.percent:g} %)"
     elif isinstance(rule.fault, Abort):
         described["fault"] = f"abort {rule.fault.http_status} ({rule.fault.percent:g} %)"
+    if rule.mirror is not None:
+        described["mirror"] = f"{rule.mirror.subset} ({rule.mirror.percent:g} %)"
+    if rule.timeout is not None:
+        described["timeout"] = rule.timeout
+    if rule.retries is not None:
+        described["retries"] = rule.retries.attempts
     return described
 
 

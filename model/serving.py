@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.catalogue import SERVICES, WORKLOADS, deployment_manifest, service_manifest
-from model.istio_manifests import destination_rule_manifest
+from model.policy_manifests import destination_rule
+from model.routing import bookinfo_service
 
 VERSION_LABEL = "version"
 CLUSTER_DOMAIN = "svc.cluster.local"
@@ -105,5 +106,5 @@ def program_serving(istio_version: str) -> dict[str, dict[str, Served]]:
     return serving_from_manifests(
         [service_manifest(app) for app in SERVICES]
         + [deployment_manifest(w, istio_version) for w in WORKLOADS]
-        + [destination_rule_manifest(app) for app in SERVICES]
+        + [destination_rule(bookinfo_service(app)) for app in SERVICES]
     )

@@ -25,7 +25,7 @@ PURE_PATH = """
 import sys, time
 start = time.perf_counter()
 from model.outcomes import predict_page
-from model.istio_manifests import traffic_manifests
+from model.policy_manifests import traffic_manifests
 from model.routing import Mode, TrafficSettings, route_table
 from model.serving import program_serving
 imported = time.perf_counter()

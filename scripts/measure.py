@@ -28,7 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = ROOT / "docs" / "measurements.json"
 PASSED = re.compile(r"(\d+) passed(?:, \d+ \w+)* in ([\d.]+)s")
-TOOL_LINE = re.compile(r"^(?P<label>.+?): (?P<how>built with go \S+|downloaded \S+) in (?P<took>\S+)$")
+TOOL_LINE = re.compile(
+    r"^(?P<label>.+?): (?P<how>built with go \S+|downloaded \S+) in (?P<took>\S+)$"
+)
 
 
 def _machine() -> str:

@@ -7,7 +7,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,8 +22,9 @@ from pydantic import (
     ValidationError,
 )
 
-from model.catalogue import deployed_versions
+from model.catalogue import SERVICES, WORKLOADS, deployed_versions
 from model.control_plane import CANARY_STAGES, CanaryStage, ControlPlane, Revision
+from model.http_policy import ServiceRoutes, parse_duration
 from model.istio_releases import (
     MAX_CANARY_MINOR_JUMP,
     IstioRelease,
@@ -31,7 +32,9 @@ from model.istio_releases import (
     supported_kubernetes,
 )
 from model.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE
-from model.routing import MODES, Mode, TrafficSettings, parse_duration
+from model.policy_config import RoutesChange, apply_routes, read_routes
+from model.policy_validation import PolicyProblem, policy_problems
+from model.routing import MODES, Mode, TrafficSettings, bookinfo_policy, route_table
 from stacks.project import project_name
 
 PROJECT = project_name()  # Pulumi.yaml decides it
@@ -188,6 +191,17 @@ def _require_object(value: Any) -> Any:
         raise ValueError(value.reason)
     if not isinstance(value, dict):
         raise ValueError('must be a JSON object of subset -> weight, e.g. {"v1": 90, "v3": 10}')
+    return value
+
+
+def _require_routes(value: Any) -> Any:
+    if isinstance(value, _Unreadable):
+        raise ValueError(value.reason)
+    if not isinstance(value, dict):
+        raise ValueError(
+            'must map services to rules, e.g. {"reviews": {"http": [...]}} (set it with '
+            "`pulumi config set --path 'routes.reviews.http[0]...'`)"
+        )
     return value
 
 
@@ -387,6 +401,17 @@ PrincipalArns = Annotated[
 NodeCount = Annotated[ConfigInt, AfterValidator(_check_node_count)]
 
 
+def traffic_settings(values: Mapping[str, Any]) -> TrafficSettings:
+    """The knobs of the fault and split steps, from the validated values of their keys."""
+    return TrafficSettings(
+        test_user=values["test_user"],
+        fault_delay=values["fault_delay"],
+        fault_abort_status=values["fault_abort_status"],
+        fault_percent=values["fault_percent"],
+        split_weights=dict(values["split_weights"]),
+    )
+
+
 class StackConfig(BaseModel):
     """The project's config keys (camelCase in Pulumi.yaml, snake_case here).
 
@@ -408,6 +433,7 @@ class StackConfig(BaseModel):
     split_weights: Annotated[
         dict[str, Any], BeforeValidator(_require_object), AfterValidator(_check_split_weights)
     ] = Field(alias="splitWeights")
+    routes: Annotated[dict[str, Any], BeforeValidator(_require_routes)]
     vpc_cidr: Annotated[str, AfterValidator(_check_vpc_cidr)] = Field(alias="vpcCidr")
     az_count: Annotated[ConfigInt, AfterValidator(_check_az_count)] = Field(alias="azCount")
     nat_gateways: Annotated[Literal["single", "perAz"], BeforeValidator(_check_nat_gateways)] = (
@@ -445,13 +471,14 @@ class StackConfig(BaseModel):
 
     @property
     def traffic(self) -> TrafficSettings:
-        return TrafficSettings(
-            test_user=self.test_user,
-            fault_delay=self.fault_delay,
-            fault_abort_status=self.fault_abort_status,
-            fault_percent=self.fault_percent,
-            split_weights=dict(self.split_weights),
-        )
+        return traffic_settings(vars(self))
+
+    @property
+    def traffic_policy(self) -> tuple[ServiceRoutes, ...]:
+        """The mode's preset with the `routes` key's changes applied (model.policy_config)."""
+        preset = bookinfo_policy(route_table(self.mode, self.traffic))
+        changes, _ = read_routes(self.routes, SERVICES)
+        return apply_routes(preset, changes)
 
     @property
     def control_plane(self) -> ControlPlane:
@@ -616,6 +643,16 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
                 "addresses endpointPublicAccessCidrs does not list; keep it true",
             )
         )
+    if has(
+        "routes",
+        "mode",
+        "test_user",
+        "fault_delay",
+        "fault_abort_status",
+        "fault_percent",
+        "split_weights",
+    ):
+        problems += _routes_problems(v)
     if has("cluster_admins", "deployers"):
         both = sorted(set(v["cluster_admins"]) & set(v["deployers"]))
         if both:
@@ -630,6 +667,46 @@ def _cross_key_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
     return problems
 
 
+# What runs where (model.catalogue): a route to a subset that selects none of these answers 503.
+BOOKINFO_PODS = {
+    service: tuple(w.labels for w in WORKLOADS if w.app == service) for service in SERVICES
+}
+
+
+def _routes_problems(v: Mapping[str, Any]) -> list[ConfigProblem]:
+    """The `routes` key read, applied to the mode's preset, and the policy checked whole."""
+    changes, problems = read_routes(v["routes"], SERVICES)
+    preset = bookinfo_policy(route_table(v["mode"], traffic_settings(v)))
+    merged = policy_problems(apply_routes(preset, changes), BOOKINFO_PODS)
+    problems += [_as_written(p, changes) for p in merged]
+    return [ConfigProblem(key=p.path, value=p.value, message=p.message) for p in problems]
+
+
+_MERGED_RULE = re.compile(r"routes\.(?P<service>[^.\[]+)\.http\[(?P<index>\d+)\](?P<rest>.*)")
+
+
+def _as_written(problem: PolicyProblem, changes: Mapping[str, RoutesChange]) -> PolicyProblem:
+    """A problem of the merged rules at the path of the config that wrote them: a prepended
+    rule under `prepend`, a rule of the mode's preset named as such."""
+    found = _MERGED_RULE.fullmatch(problem.path)
+    change = changes.get(found["service"]) if found else None
+    if found is None or change is None or change.placement != "prepend":
+        return problem
+    index, written = int(found["index"]), len(change.rules)
+    message = re.sub(
+        r"http\[(\d+)\]",
+        lambda m: (
+            f"prepend[{m[1]}]" if int(m[1]) < written else f"the mode's rule {int(m[1]) - written}"
+        ),
+        problem.message,
+    )
+    if index < written:
+        path = f"routes.{found['service']}.prepend[{index}]{found['rest']}"
+        return replace(problem, path=path, message=message)
+    message = f"leaves the mode's rule {index - written} unreachable: it {message}"
+    return replace(problem, path=f"routes.{found['service']}.prepend", message=message)
+
+
 CONFIG_KEYS: tuple[str, ...] = tuple(
     field.alias or name for name, field in StackConfig.model_fields.items()
 )
@@ -638,6 +715,7 @@ CONFIG_KEYS: tuple[str, ...] = tuple(
 # Keys whose value is a list or an object: the engine passes those as JSON text.
 _JSON_KEYS = frozenset(
     {
+        "routes",
         "splitWeights",
         "nodeInstanceTypes",
         "endpointPublicAccessCidrs",

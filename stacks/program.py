@@ -12,7 +12,13 @@ from components.network import Network, NetworkArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
 from model.access import grants
 from stacks import sdk_internals
-from stacks.config import ConfigError, ConfigProblem, StackConfig, parse_stack_config
+from stacks.config import (
+    BOOKINFO_PODS,
+    ConfigError,
+    ConfigProblem,
+    StackConfig,
+    parse_stack_config,
+)
 
 # Only this module reads pulumi.Config; components get typed Args.
 
@@ -114,8 +120,8 @@ def build(config: StackConfig) -> None:
     traffic = TrafficPolicy(
         "traffic",
         TrafficPolicyArgs(
-            mode=config.mode,
-            settings=config.traffic,
+            routes=config.traffic_policy,
+            workloads=BOOKINFO_PODS,
             allow_fault_injection=config.production and config.allow_fault_injection,
         ),
         opts=pulumi.ResourceOptions(providers=providers, depends_on=[*mesh.istiods, app.namespace]),

@@ -41,7 +41,8 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from model.routing import Abort, Delay, RouteTable, rule_for
+from model.http_policy import Abort, Delay
+from model.routing import RouteTable, rule_for
 
 _FACTS = json.loads((Path(__file__).parent / "data" / "istio_bookinfo_facts.json").read_text())
 _UI = _FACTS["ui_strings"]

@@ -17,7 +17,13 @@ from components.network import Network, NetworkArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
 from model.control_plane import ControlPlane, Revision
 from model.istio_releases import parse_release
-from model.routing import Mode
+from model.routing import Mode, TrafficSettings, bookinfo_policy, route_table
+
+
+def preset(mode: Mode) -> tuple:
+    """Bookinfo's policy for `mode` with the default knobs, as the program builds it."""
+    return bookinfo_policy(route_table(mode, TrafficSettings()))
+
 
 # Upstream and platform facts the components must honour.
 ISTIO_VERSION = "1.30.3"  # the Istio release the Bookinfo facts were read from
@@ -597,7 +603,7 @@ def policies() -> dict[Mode, ProgramRun]:
             namespace = standin_namespace("standin-bookinfo", provider)
             TrafficPolicy(
                 "tp",
-                TrafficPolicyArgs(mode=mode),
+                TrafficPolicyArgs(routes=preset(mode)),
                 opts=pulumi.ResourceOptions.merge(
                     on_cluster, pulumi.ResourceOptions(depends_on=[istiod, namespace])
                 ),
@@ -655,7 +661,9 @@ def test_traffic_policy_marks_faults_only_when_they_are_allowed() -> None:
         def build_policy() -> None:
             _, on_cluster = k8s_standins()
             TrafficPolicy(
-                "tp", TrafficPolicyArgs(mode=Mode.DELAY, allow_fault_injection=allow), on_cluster
+                "tp",
+                TrafficPolicyArgs(routes=preset(Mode.DELAY), allow_fault_injection=allow),
+                on_cluster,
             )
 
         return build_policy

@@ -36,8 +36,9 @@ from stacks.project import ROOT, project_file
 
 CORPUS_PATH = Path(__file__).with_name("config_corpus.yaml")
 STACKS = ("dev", "prod")
-# The config types Pulumi.yaml may declare for a project key.
-PULUMI_CONFIG_TYPES = {"string", "integer", "boolean", "array"}
+# The config types Pulumi.yaml may declare for a project key (sdk project.json's
+# simpleConfigType).
+PULUMI_CONFIG_TYPES = {"string", "integer", "boolean", "array", "object"}
 DECLARATION_FIELDS = {"type", "default", "description", "items", "secret"}
 AZ_LOOKUP = "aws:index/getAvailabilityZones:getAvailabilityZones"
 

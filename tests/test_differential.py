@@ -19,12 +19,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bookinfo_mesh.stack_files import load_engine_config
-from model.istio_manifests import traffic_manifests
-from model.routing import MODES, Mode, TrafficSettings, route_table
+from model.policy_manifests import traffic_manifests
+from model.routing import MODES, Mode, TrafficSettings, bookinfo_policy, route_table
 from stacks.config import PROJECT, ConfigError, ConfigProblem, StackConfig, parse_stack_config
 from tests.mesh_cluster import Stack, dry_run_refusals
 from tests.real_tools import istioctl
-
 
 # Deliberately stricter than Istio: (config key, the start of the project's message) -> why.
 DELIBERATE = {
@@ -99,7 +98,7 @@ OTHER_VALUES = {
 
 
 def objects_of(mode: Mode, settings_: TrafficSettings) -> list[dict[str, Any]]:
-    return traffic_manifests(route_table(mode, settings_))
+    return traffic_manifests(bookinfo_policy(route_table(mode, settings_)))
 
 
 def carries(mode: Mode, key: str) -> bool:

@@ -137,6 +137,7 @@ def test_every_class_in_components_is_a_component_or_its_args() -> None:
 
 # Distribution name -> the module it provides, for the runtime dependencies.
 RUNTIME_MODULES = {
+    "google-re2": "re2",
     "pulumi": "pulumi",
     "pulumi-aws": "pulumi_aws",
     "pulumi-eks": "pulumi_eks",

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from model.http_policy import Abort, Delay, Destination, HttpRule
 from model.outcomes import (
     CohortPrediction,
     PageOutcome,
@@ -15,15 +16,7 @@ from model.outcomes import (
     cohort_label,
     predict_page,
 )
-from model.routing import (
-    Abort,
-    Delay,
-    Destination,
-    HttpRoute,
-    Mode,
-    TrafficSettings,
-    route_table,
-)
+from model.routing import Mode, TrafficSettings, bookinfo_rule, route_table
 
 # Upstream Bookinfo (istio/istio 1.30.3 samples/bookinfo/src), as the facts file restates it:
 # productpage.py tries reviews twice with a 3 s timeout each ("bug introduced explicitly");
@@ -43,7 +36,7 @@ UPSTREAM_SERVING = {
 }
 
 # One rule for everyone, to v1: the routes a table starts from.
-EVERYONE_V1 = (HttpRoute((Destination("v1"),)),)
+EVERYONE_V1 = (bookinfo_rule((Destination("v1"),)),)
 
 
 class Seen(NamedTuple):
@@ -174,9 +167,9 @@ def test_jason_on_reviews_v3_sees_ratings_unavailable_after_its_shorter_timeout(
     table = {
         "productpage": EVERYONE_V1,
         "details": EVERYONE_V1,
-        "reviews": (HttpRoute((Destination("v3"),), user=JASON), *EVERYONE_V1),
+        "reviews": (bookinfo_rule((Destination("v3"),), user=JASON), *EVERYONE_V1),
         "ratings": (
-            HttpRoute((Destination("v1"),), user=JASON, fault=Delay("7s", 100.0)),
+            bookinfo_rule((Destination("v1"),), user=JASON, fault=Delay("7s", 100.0)),
             *EVERYONE_V1,
         ),
     }
@@ -198,15 +191,15 @@ def test_a_ratings_delay_fails_reviews_v3_from_its_timeout_on(delay: str, senten
     table = {
         "productpage": EVERYONE_V1,
         "details": EVERYONE_V1,
-        "reviews": (HttpRoute((Destination("v3"),)),),
-        "ratings": (HttpRoute((Destination("v1"),), fault=Delay(delay, 100.0)),),
+        "reviews": (bookinfo_rule((Destination("v3"),)),),
+        "ratings": (bookinfo_rule((Destination("v1"),), fault=Delay(delay, 100.0)),),
     }
     anonymous, _ = predict_page(table, UPSTREAM_SERVING, JASON)
     assert anonymous.describe() == sentence
 
 
 def anonymous_prediction(
-    reviews: tuple[HttpRoute, ...], serving: dict | None = None
+    reviews: tuple[HttpRule, ...], serving: dict | None = None
 ) -> CohortPrediction:
     """The page a visitor not logged in gets when these rules route reviews (ratings: all v1)."""
     table = {
@@ -219,7 +212,7 @@ def anonymous_prediction(
     return anonymous
 
 
-def anonymous_page(reviews: tuple[HttpRoute, ...], serving: dict | None = None) -> str:
+def anonymous_page(reviews: tuple[HttpRule, ...], serving: dict | None = None) -> str:
     return anonymous_prediction(reviews, serving).describe()
 
 
@@ -237,16 +230,16 @@ def anonymous_page(reviews: tuple[HttpRoute, ...], serving: dict | None = None) 
     ],
 )
 def test_a_fault_on_the_reviews_route_itself(fault: Delay | Abort, sentence: str) -> None:
-    assert anonymous_page((HttpRoute((Destination("v1"),), fault=fault),)) == sentence
+    assert anonymous_page((bookinfo_rule((Destination("v1"),), fault=fault),)) == sentence
 
 
 def test_a_failed_page_carries_no_ratings_error() -> None:
-    aborted = (HttpRoute((Destination("v1"),), fault=Abort(503, 100.0)),)
+    aborted = (bookinfo_rule((Destination("v1"),), fault=Abort(503, 100.0)),)
     assert_sees(anonymous_prediction(aborted), [Seen(1.0, None)], "reviews aborted")
 
 
 def test_equal_shares_are_told_in_version_order_whatever_the_route_order() -> None:
-    split = (HttpRoute((Destination("v3", 50), Destination("v1", 50))),)
+    split = (bookinfo_rule((Destination("v3", 50), Destination("v1", 50))),)
     assert anonymous_page(split) == "50 %: reviews v1, no stars; 50 %: reviews v3, red stars"
 
 
@@ -255,7 +248,7 @@ def test_a_service_no_destination_rule_serves_answers_503_for_every_subset() -> 
         service: {k: v for k, v in UPSTREAM_SERVING.items() if k != service}
         for service in ("reviews", "ratings")
     }
-    to_v2 = (HttpRoute((Destination("v2"),)),)
+    to_v2 = (bookinfo_rule((Destination("v2"),)),)
     assert anonymous_page(to_v2, without["reviews"]) == "reviews unavailable"
     assert anonymous_page(to_v2, without["ratings"]) == f"reviews v2, '{RATINGS_UNAVAILABLE}'"
 

@@ -31,7 +31,7 @@ from pulumi_policy import PolicyResource as EnginePolicyResource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from bookinfo_mesh import engine
-from model import istio_manifests
+from model import policy_manifests
 from policy import rules
 from policy.rules import PolicyResource
 from stacks import program
@@ -142,8 +142,8 @@ def test_production_is_read_from_the_tags_the_program_puts_on_aws_resources() ->
 
 
 def test_the_policy_copies_of_the_programs_markers_are_equal() -> None:
-    assert rules.FAULT_INJECTION_ANNOTATION == istio_manifests.FAULT_INJECTION_ANNOTATION
-    assert rules.FAULT_INJECTION_ALLOWED == istio_manifests.FAULT_INJECTION_ALLOWED
+    assert rules.FAULT_INJECTION_ANNOTATION == policy_manifests.FAULT_INJECTION_ANNOTATION
+    assert rules.FAULT_INJECTION_ALLOWED == policy_manifests.FAULT_INJECTION_ALLOWED
     assert rules.PRODUCTION_TAG == program.PRODUCTION_TAG
 
 

@@ -27,7 +27,8 @@ from bookinfo_mesh.render import (
 )
 from bookinfo_mesh.report import diff_markdown
 from bookinfo_mesh.schemas import validate_manifests
-from model.routing import MODES, Delay, Destination, HttpRoute
+from model.http_policy import Delay, Destination
+from model.routing import MODES, bookinfo_rule
 from tests.programs import shared_render, shared_run
 
 DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
@@ -283,10 +284,10 @@ def test_a_bad_config_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> None
 def test_cohort_routes_show_each_cohorts_versions_and_fault() -> None:
     table = {
         "ratings": (
-            HttpRoute((Destination("v1"),), user="jason", fault=Delay("7s", 100.0)),
-            HttpRoute((Destination("v1"),)),
+            bookinfo_rule((Destination("v1"),), user="jason", fault=Delay("7s", 100.0)),
+            bookinfo_rule((Destination("v1"),)),
         ),
-        "reviews": (HttpRoute((Destination("v1", 50), Destination("v3", 50))),),
+        "reviews": (bookinfo_rule((Destination("v1", 50), Destination("v3", 50))),),
     }
     assert cohort_routes(table, "jason") == {
         "ratings": {

@@ -13,17 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.catalogue import NAMESPACE, WORKLOADS
-from model.istio_manifests import routes_from_manifests, traffic_manifests
+from model.http_policy import Abort, Delay, Destination, HttpRule, parse_duration
+from model.policy_manifests import routes_of, traffic_manifests
 from model.routing import (
-    Abort,
-    Delay,
-    Destination,
-    HttpRoute,
     Mode,
     RouteTable,
     TrafficSettings,
+    bookinfo_policy,
+    bookinfo_rule,
     describe_routes,
-    parse_duration,
     route_table,
     rule_for,
 )
@@ -167,7 +165,7 @@ def rules_of_manifest(vs: dict[str, Any]) -> tuple[Rule, ...]:
     )
 
 
-def _route_fault(route: HttpRoute) -> tuple[str, float, float] | None:
+def _route_fault(route: HttpRule) -> tuple[str, float, float] | None:
     if isinstance(route.fault, Delay):
         return ("delay", route.fault.seconds, float(route.fault.percent))
     if isinstance(route.fault, Abort):
@@ -175,10 +173,15 @@ def _route_fault(route: HttpRoute) -> tuple[str, float, float] | None:
     return None
 
 
+def matched_user(rule: HttpRule) -> str | None:
+    """The user a scenario rule is for (its exact end-user header), None for everyone."""
+    return rule.matches[0].headers["end-user"].value if rule.matches else None
+
+
 def rules_of_table(table: RouteTable, host: str) -> tuple[Rule, ...]:
     return tuple(
         Rule(
-            r.user,
+            matched_user(r),
             _route_fault(r),
             frozenset((host, d.subset, d.weight) for d in r.destinations),
         )
@@ -200,7 +203,9 @@ def destination_rules(manifests: list[dict[str, Any]]) -> dict[str, dict[str, An
 
 
 def manifests_for(mode: str, settings: TrafficSettings | None = None) -> list[dict[str, Any]]:
-    return traffic_manifests(route_table(Mode(mode), settings or TrafficSettings()))
+    return traffic_manifests(
+        bookinfo_policy(route_table(Mode(mode), settings or TrafficSettings()))
+    )
 
 
 ALL_MODES = tuple(SCENARIO_LAYERS)
@@ -448,8 +453,8 @@ def test_the_delay_mode_reads_as_plain_data_for_stack_outputs() -> None:
 def test_an_abort_and_a_split_read_as_plain_data() -> None:
     table: RouteTable = {
         "ratings": (
-            HttpRoute((Destination("v1"),), user="kim", fault=Abort(503, 12.5)),
-            HttpRoute((Destination("v1", 70), Destination("v2", 30))),
+            bookinfo_rule((Destination("v1"),), user="kim", fault=Abort(503, 12.5)),
+            bookinfo_rule((Destination("v1", 70), Destination("v2", 30))),
         )
     }
     assert describe_routes(table) == {
@@ -461,7 +466,7 @@ def test_an_abort_and_a_split_read_as_plain_data() -> None:
 
 
 def test_a_user_no_rule_matches_gets_a_404_explained() -> None:
-    only_jason = (HttpRoute((Destination("v2"),), user="jason"),)
+    only_jason = (bookinfo_rule((Destination("v2"),), user="jason"),)
     with pytest.raises(LookupError) as caught:
         rule_for(only_jason, None)
     assert str(caught.value) == "no rule matches user None: the service would answer 404"
@@ -653,7 +658,7 @@ def test_destination_rule_is_the_upstream_file_field_by_field() -> None:
 def test_routes_read_back_from_the_upstream_files() -> None:
     """Users, faults and weights come back; the ingress VirtualService (bound to a gateway,
     routing to a port, not a subset) is no mesh route and is skipped."""
-    table = routes_from_manifests(
+    table = routes_of(
         [
             upstream_vs("bookinfo-gateway.yaml"),
             upstream_vs("virtual-service-reviews-50-v3.yaml"),
@@ -661,16 +666,16 @@ def test_routes_read_back_from_the_upstream_files() -> None:
         ]
     )
     assert table == {
-        "reviews": (HttpRoute((Destination("v1", 50), Destination("v3", 50))),),
+        "reviews": (bookinfo_rule((Destination("v1", 50), Destination("v3", 50))),),
         "ratings": (
-            HttpRoute((Destination("v1", 100),), user="jason", fault=Delay("7s", 100.0)),
-            HttpRoute((Destination("v1", 100),)),
+            bookinfo_rule((Destination("v1", 100),), user="jason", fault=Delay("7s", 100.0)),
+            bookinfo_rule((Destination("v1", 100),)),
         ),
     }
 
 
 def test_routes_read_back_an_abort_and_a_user_match() -> None:
-    table = routes_from_manifests(
+    table = routes_of(
         [
             upstream_vs("virtual-service-ratings-test-abort.yaml"),
             upstream_vs("virtual-service-reviews-test-v2.yaml"),
@@ -678,11 +683,11 @@ def test_routes_read_back_an_abort_and_a_user_match() -> None:
     )
     assert table == {
         "ratings": (
-            HttpRoute((Destination("v1", 100),), user="jason", fault=Abort(500, 100.0)),
-            HttpRoute((Destination("v1", 100),)),
+            bookinfo_rule((Destination("v1", 100),), user="jason", fault=Abort(500, 100.0)),
+            bookinfo_rule((Destination("v1", 100),)),
         ),
         "reviews": (
-            HttpRoute((Destination("v2", 100),), user="jason"),
-            HttpRoute((Destination("v1", 100),)),
+            bookinfo_rule((Destination("v2", 100),), user="jason"),
+            bookinfo_rule((Destination("v1", 100),)),
         ),
     }
