@@ -14,11 +14,12 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.pulumi_config import BOM
+from bookinfo_mesh.pulumi_yaml import go_json
 from bookinfo_mesh.stack_edit import set_key
 from bookinfo_mesh.stack_files import (
     StackFileError,
@@ -28,7 +29,9 @@ from bookinfo_mesh.stack_files import (
     stack_config_of_text,
 )
 from model.control_plane import CanaryStage, ControlPlane, next_step
+from model.http_policy import Destination
 from model.istio_releases import parse_release
+from model.policy_manifests import http_route
 from model.routing import Mode
 from stacks.config import StackConfig
 from stacks.project import ROOT
@@ -39,6 +42,9 @@ WEIGHTS_KEY = "splitWeights"
 KEYS: tuple[str, ...] = (MODE_KEY, WEIGHTS_KEY)
 ISTIO_KEY, CANARY_KEY, STAGE_KEY = "istioVersion", "istioCanaryVersion", "istioCanaryStage"
 ISTIO_KEYS: tuple[str, ...] = (ISTIO_KEY, CANARY_KEY, STAGE_KEY)
+ROUTES_KEY = "routes"
+# Keys Pulumi.yaml declares objects: written as a flow mapping (JSON), which YAML reads as one.
+OBJECT_KEYS = frozenset({ROUTES_KEY})
 # A weight as --weights takes it: a percentage in ASCII digits.
 _PERCENT = re.compile(r"[0-9]{1,3}")
 
@@ -134,6 +140,58 @@ def plan_promotion(
     )
 
 
+def service_target(
+    current: Values,
+    before: StackConfig,
+    service: str,
+    to: str | None,
+    weights: Mapping[str, int] | None,
+    path: Path,
+) -> Values:
+    """The `routes` key with `service`'s catch-all rule sending `weights` (or as before)."""
+    if to == PREVIOUS:
+        if weights is not None:
+            raise PromoteError("--weights cannot be combined with --to previous")
+        return previous_values(path, current, (ROUTES_KEY,), "--service")
+    if to is not None or weights is None:
+        raise PromoteError("--service takes --weights (or --to previous), not a mode")
+    rules = before.route_table.get(service)
+    if rules is None:
+        raise PromoteError(
+            f"--service {service!r} is not routed here; services: {', '.join(before.route_table)}"
+        )
+    catch_all = next((i for i in reversed(range(len(rules))) if not rules[i].matches), None)
+    if catch_all is None:
+        raise PromoteError(
+            f"--service {service}: no rule of it matches everyone, so none takes --weights"
+        )
+    destinations = tuple(Destination(s, w) for s, w in weights.items() if w > 0)
+    stepped = (
+        *rules[:catch_all],
+        replace(rules[catch_all], destinations=destinations),
+        *rules[catch_all + 1 :],
+    )
+    routes = json.loads(current.get(ROUTES_KEY, "{}"))
+    routes[service] = {"http": [http_route(service, rule) for rule in stepped]}
+    return {ROUTES_KEY: go_json(routes)}
+
+
+def plan_service_promotion(
+    stack: str,
+    service: str,
+    to: str | None,
+    weights: Mapping[str, int] | None,
+    root: Path | None = None,
+) -> Promotion:
+    """Validate a step of one service's weights (the `routes` key); nothing is written."""
+    return _plan(
+        stack,
+        (ROUTES_KEY,),
+        lambda current, before, path: service_target(current, before, service, to, weights, path),
+        root,
+    )
+
+
 def istio_values(plane: ControlPlane) -> Values:
     """The Istio keys of a stack file that say `plane` (an absent key: not in the file)."""
     values: Values = {ISTIO_KEY: plane.current.version}
@@ -186,7 +244,7 @@ def _plan(stack: str, keys: tuple[str, ...], target: Target, root: Path | None) 
         if wanted.get(key) != current.get(key):
             # A new key goes after its step's keys before it, else after mode.
             anchors = (*reversed(keys[:index]), MODE_KEY)
-            body = set_key(body, key, wanted.get(key), anchors)
+            body = set_key(body, key, wanted.get(key), anchors, flow=key in OBJECT_KEYS)
     new_text = old_text[: len(old_text) - len(old_text.removeprefix(BOM))] + body
     expected = {k: v for k, v in current_all.items() if k not in keys} | wanted
     try:

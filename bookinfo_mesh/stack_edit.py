@@ -56,11 +56,15 @@ def _key_span(lines: list[str], key: str) -> tuple[int, int] | None:
     return None
 
 
-def set_key(text: str, key: str, value: str | None, anchors: tuple[str, ...] = ()) -> str:
+def set_key(
+    text: str, key: str, value: str | None, anchors: tuple[str, ...] = (), flow: bool = False
+) -> str:
     """`text` with `key` set to `value` (None: removed), every other line kept byte for byte.
 
-    A new key goes after the first of `anchors` the file has, else first in `config:`.
+    A new key goes after the first of `anchors` the file has, else first in `config:`. With
+    `flow`, `value` is JSON text written as YAML's flow mapping (an object), not a string.
     """
+    written = value if flow or value is None else _scalar(value)
     lines = text.splitlines(keepends=True)
     if not any(re.match(r"config:\s*(#.*)?$", line) for line in lines):
         if value is None:
@@ -77,7 +81,7 @@ def set_key(text: str, key: str, value: str | None, anchors: tuple[str, ...] = (
         spans = (_key_span(lines, anchor) for anchor in anchors if anchor != key)
         anchor = next((span for span in spans if span is not None), None)
         at = anchor[1] if anchor else start
-        lines.insert(at, f"{indent}{PROJECT}:{key}: {_scalar(value)}{eol}")
+        lines.insert(at, f"{indent}{PROJECT}:{key}: {written}{eol}")
         return "".join(lines)
     i, j = span
     if value is None:
@@ -86,5 +90,5 @@ def set_key(text: str, key: str, value: str | None, anchors: tuple[str, ...] = (
     match = _VALUE_LINE.fullmatch(lines[i])
     assert match is not None  # _key_span matched it
     line_eol = match["eol"] or ("" if j == len(lines) else eol)
-    lines[i:j] = [f"{match['head']} {_scalar(value)}{match['tail']}{line_eol}"]
+    lines[i:j] = [f"{match['head']} {written}{match['tail']}{line_eol}"]
     return "".join(lines)

@@ -184,51 +184,64 @@ class _Reader:
         )
 
     def rule(self, path: str, value: Any, service: str) -> HttpRule:
-        fields = (
-            "match",
-            "route",
-            "fault",
-            "mirror",
-            "mirrorPercentage",
-            "timeout",
-            "retries",
-            "headers",
-        )
-        written = self.mapping(path, value, fields)
-        mirror = None
-        if "mirror" in written:
-            target = self.mapping(f"{path}.mirror", written["mirror"], ("host", "subset"))
-            percent = (
-                self.percentage(f"{path}.mirrorPercentage", written["mirrorPercentage"])
-                if "mirrorPercentage" in written
-                else 100.0
-            )
-            mirror = Mirror(self.text(f"{path}.mirror.subset", target.get("subset")), percent)
-        headers = self.mapping(
-            f"{path}.headers", written.get("headers", {}), ("request", "response")
-        )
-        return HttpRule(
-            destinations=tuple(
+        """A rule; every part is read, so one bad part hides no problem of another."""
+        fields = ("match", "route", "fault", "mirror", "mirrorPercentage", "timeout", "retries")
+        written = self.mapping(path, value, (*fields, "headers"))
+        failed = False
+
+        def part(read: Callable[[], Any]) -> Any:
+            nonlocal failed
+            try:
+                return read()
+            except _RefusedError:
+                failed = True
+                return None
+
+        def optional(key: str, read: Callable[[str, Any], Any]) -> Any:
+            return part(lambda: read(f"{path}.{key}", written[key])) if key in written else None
+
+        destinations = part(
+            lambda: tuple(
                 self.each(
                     f"{path}.route",
                     written.get("route"),
                     lambda p, v: self.destination(p, v, service),
                 )
-            ),
-            matches=tuple(self.each(f"{path}.match", written.get("match", []), self.request_match)),
-            fault=self.fault(f"{path}.fault", written["fault"]) if "fault" in written else None,
-            mirror=mirror,
-            timeout=self.text(f"{path}.timeout", written["timeout"])
-            if "timeout" in written
-            else None,
-            retries=self.retries(f"{path}.retries", written["retries"])
-            if "retries" in written
-            else None,
-            headers=HeaderChanges(
-                self.operations(f"{path}.headers.request", headers.get("request", {})),
-                self.operations(f"{path}.headers.response", headers.get("response", {})),
-            ),
+            )
         )
+        matches = part(
+            lambda: tuple(self.each(f"{path}.match", written.get("match", []), self.request_match))
+        )
+        mirror = optional("mirror", lambda p, v: self.mapping(p, v, ("host", "subset")))
+        percent = optional("mirrorPercentage", self.percentage)
+        subset = (
+            part(lambda: self.text(f"{path}.mirror.subset", mirror.get("subset")))
+            if mirror
+            else None
+        )
+        headers = part(
+            lambda: self.mapping(
+                f"{path}.headers", written.get("headers", {}), ("request", "response")
+            )
+        )
+        changes = part(
+            lambda: HeaderChanges(
+                self.operations(f"{path}.headers.request", (headers or {}).get("request", {})),
+                self.operations(f"{path}.headers.response", (headers or {}).get("response", {})),
+            )
+        )
+        rule = HttpRule(
+            destinations=destinations or (),
+            matches=matches or (),
+            fault=optional("fault", self.fault),
+            mirror=Mirror(subset, 100.0 if percent is None else percent) if subset else None,
+            timeout=optional("timeout", self.text),
+            retries=optional("retries", self.retries),
+            headers=changes or HeaderChanges(),
+        )
+        if failed:
+            raise _RefusedError()
+        return rule
 
 
 @dataclass(frozen=True)

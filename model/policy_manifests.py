@@ -84,7 +84,8 @@ def _operations(operations: HeaderOperations) -> dict[str, Any]:
     return written
 
 
-def _http(host: str, rule: HttpRule) -> dict[str, Any]:
+def http_route(host: str, rule: HttpRule) -> dict[str, Any]:
+    """A rule as a VirtualService's http entry (and as the `routes` config key writes it)."""
     http: dict[str, Any] = {}
     if rule.matches:
         http["match"] = [_match(m) for m in rule.matches]
@@ -127,7 +128,10 @@ def virtual_service(routes: ServiceRoutes) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "VirtualService",
         "metadata": {"name": service.name, "namespace": service.namespace},
-        "spec": {"hosts": [service.name], "http": [_http(service.name, r) for r in routes.rules]},
+        "spec": {
+            "hosts": [service.name],
+            "http": [http_route(service.name, r) for r in routes.rules],
+        },
     }
 
 

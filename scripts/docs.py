@@ -46,7 +46,7 @@ from bookinfo_mesh.report import print_diff
 from bookinfo_mesh.stack_files import stack_config
 from model.control_plane import ControlPlane, Revision, next_step
 from model.istio_releases import parse_release
-from model.routing import MODES, route_table
+from model.routing import MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -127,7 +127,7 @@ def ladder_keys() -> str:
 def mode_flowchart(mode: str) -> str:
     """The traffic picture of the dev stack in `mode`, as the PR comment draws it."""
     config = stack_config("dev", {"mode": mode})
-    return traffic_flowchart(route_table(config.mode, config.traffic), config.test_user)
+    return traffic_flowchart(config.route_table, config.test_user)
 
 
 # --- promote and pr-comment, in a copy of the project -----------------------------------
@@ -224,7 +224,7 @@ def verify_output(overrides: Mapping[str, str], broken_weights: Mapping[str, int
 
     config = stack_config("dev", dict(overrides))
     double = BookinfoDouble(
-        route_table(config.mode, config.traffic),
+        config.route_table,
         time_scale=1.0,  # the real clock: the split modes inject no delay
         misbehaviour=Misbehaviour(reviews_weights=broken_weights),
     )

@@ -34,7 +34,14 @@ from model.istio_releases import (
 from model.network_plan import MAX_AZS, MIN_AZS, RFC1918, VPC_PREFIX_RANGE
 from model.policy_config import RoutesChange, apply_routes, read_routes
 from model.policy_validation import PolicyProblem, policy_problems
-from model.routing import MODES, Mode, TrafficSettings, bookinfo_policy, route_table
+from model.routing import (
+    MODES,
+    Mode,
+    RouteTable,
+    TrafficSettings,
+    bookinfo_policy,
+    route_table,
+)
 from stacks.project import project_name
 
 PROJECT = project_name()  # Pulumi.yaml decides it
@@ -479,6 +486,11 @@ class StackConfig(BaseModel):
         preset = bookinfo_policy(route_table(self.mode, self.traffic))
         changes, _ = read_routes(self.routes, SERVICES)
         return apply_routes(preset, changes)
+
+    @property
+    def route_table(self) -> RouteTable:
+        """Service -> its rules, as traffic_policy routes them."""
+        return {routes.service.name: routes.rules for routes in self.traffic_policy}
 
     @property
     def control_plane(self) -> ControlPlane:

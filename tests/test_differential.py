@@ -19,7 +19,21 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bookinfo_mesh.stack_files import load_engine_config
+from model.http_policy import (
+    MATCH_KINDS,
+    Abort,
+    Delay,
+    Destination,
+    HttpRule,
+    Mirror,
+    RequestMatch,
+    Retries,
+    Service,
+    ServiceRoutes,
+    StringMatch,
+)
 from model.policy_manifests import traffic_manifests
+from model.policy_validation import policy_problems
 from model.routing import MODES, Mode, TrafficSettings, bookinfo_policy, route_table
 from stacks.config import PROJECT, ConfigError, ConfigProblem, StackConfig, parse_stack_config
 from tests.mesh_cluster import Stack, dry_run_refusals
@@ -138,7 +152,7 @@ def project_verdict(overrides: Mapping[str, str]) -> StackConfig | ConfigError:
 
 @pytest.mark.xdist_group("cluster-dev")  # beside the other tests of the dev cluster
 @pytest.mark.parametrize("stack", ["dev"], indirect=True)
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(overrides=traffic_configs)
 def test_the_project_and_the_real_tools_agree_on_traffic_config(
     stack: Stack, overrides: dict[str, str]
@@ -172,3 +186,94 @@ def test_the_project_and_the_real_tools_agree_on_traffic_config(
     undecided = [p for p in seen if deliberate(p) is None]
     assert not undecided, f"the project refuses {overrides} ({undecided}), the tools accept it"
     event(f"deliberately stricter: {deliberate(seen[0])}")
+
+
+# --- generated policies for any services ---------------------------------------------------
+
+SUBSET_NAMES = ("v1", "v2", "canary")
+names = st.sampled_from(["x-user", "x-tester", "cookie"])
+string_matches = st.builds(
+    StringMatch,
+    st.sampled_from(MATCH_KINDS),
+    st.sampled_from(["jason", "a.*", "(a|b)+", "/api", "x[0-9]{2}", "(", "caf\u00e9"]),
+)
+request_matches = st.builds(
+    RequestMatch,
+    headers=st.dictionaries(names, string_matches, max_size=2),
+    uri=st.none()
+    | st.builds(
+        StringMatch, st.sampled_from(MATCH_KINDS), st.sampled_from(["/cart", "/a.*", "cart"])
+    ),
+    method=st.none() | st.just(StringMatch("exact", "POST")),
+)
+rules = st.builds(
+    HttpRule,
+    destinations=st.lists(
+        st.builds(Destination, st.sampled_from(SUBSET_NAMES), st.integers(0, 110)),
+        min_size=1,
+        max_size=3,
+    ).map(tuple),
+    matches=st.lists(request_matches, max_size=2).map(tuple),
+    fault=st.none()
+    | st.builds(
+        Delay, st.sampled_from(["2s", "500ms", "0s", "1h"]), st.sampled_from([50.0, 100.0, 150.0])
+    )
+    | st.builds(Abort, st.sampled_from([503, 404, 200, 700]), st.just(10.0)),
+    mirror=st.none()
+    | st.builds(Mirror, st.sampled_from(SUBSET_NAMES), st.sampled_from([10.0, 100.0, 120.0])),
+    timeout=st.none() | st.sampled_from(["3s", "0s", "soon"]),
+    retries=st.none()
+    | st.builds(
+        Retries,
+        st.integers(0, 12),
+        st.sampled_from([None, "1s", "x"]),
+        st.sampled_from([None, "5xx,reset", "sometimes"]),
+    ),
+)
+policies = st.builds(
+    lambda rule_lists: tuple(
+        ServiceRoutes(
+            Service(f"svc{i}", "bookinfo", {s: {"version": s} for s in SUBSET_NAMES}), tuple(rs)
+        )
+        for i, rs in enumerate(rule_lists)
+    ),
+    st.lists(st.lists(rules, min_size=1, max_size=3), min_size=1, max_size=2),
+)
+
+# Deliberately stricter than Istio for generated policies: the start of the message -> why.
+DELIBERATE_POLICY = {
+    "weights must sum to 100": "Istio normalizes other sums, sending other shares than written",
+    "must be an HTTP error status": "an abort that answers 2xx or 3xx injects no fault",
+    "comes after http[": "a rule no request can reach is a mistake Istio keeps quietly",
+    "must be between 1ms and 300s": "a delay past 300s outlasts every timeout",
+    "is not an RE2 regular expression": "Istio validates the regex only in istiod's webhook",
+    "must be 0 to 10": "more attempts multiply load on a failing service",
+    "must be visible ASCII text": "HTTP header values are visible ASCII (RFC 9110)",
+    "header names are lower-case": "Envoy lower-cases header names: a capital never matches",
+    "a path starts with /": "a path without / never matches",
+    "must be one of exact, regex": "Istio ignores a prefix query match",
+    "conditions are Envoy's": "an unknown retry condition retries nothing",
+}
+
+
+@pytest.mark.xdist_group("cluster-dev")
+@pytest.mark.parametrize("stack", ["dev"], indirect=True)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(policy=policies)
+def test_the_project_and_the_real_tools_agree_on_any_services_policy(
+    stack: Stack, policy: tuple[ServiceRoutes, ...]
+) -> None:
+    problems = policy_problems(policy)
+    objects = [o for o in traffic_manifests(policy)]
+    refusals = tool_refusals(stack, objects)
+    if not problems:
+        assert refusals == [], f"the project accepts {policy}; the tools do not: {refusals}"
+        event("both accept")
+        return
+    if refusals:
+        event("both refuse")
+        return
+    undecided = [p for p in problems if not any(s in p.message for s in DELIBERATE_POLICY)]
+    assert not undecided, f"the project refuses {undecided}; the tools accept it"
+    first = next(why for start, why in DELIBERATE_POLICY.items() if start in problems[0].message)
+    event(f"deliberately stricter: {first}")

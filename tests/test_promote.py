@@ -17,6 +17,7 @@ from bookinfo_mesh.commands import promote
 from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.promotion import PromoteError, plan_istio_promotion, plan_promotion
 from bookinfo_mesh.stack_edit import set_key
+from bookinfo_mesh.stack_files import stack_config_of_text
 from model.routing import MODES
 from stacks.config import FAULT_MODES
 from stacks.project import ROOT
@@ -117,6 +118,11 @@ def test_fault_modes_on_prod_are_refused_and_the_file_is_untouched(
         (["--istio", "1.32.0"], "--istio '1.32.0' is Istio 1.32, which this program does not"),
         (["--istio", "1.30.4"], "is older than istioVersion 1.31.0"),
         (["--istio", "previous"], "git log: fatal: not a git repository"),
+        (["--service", "cart", "--weights", "v1=100"], "--service 'cart' is not routed here"),
+        (["--service", "reviews", "--weights", "v1=50,v9=50"], "routes.reviews.http[0]"),
+        (["--service", "reviews", "--weights", "v1=50,v3=40"], "weights must sum to 100"),
+        (["--service", "reviews", "--to", "v3"], "--service takes --weights"),
+        (["--service", "reviews", "--istio", "1.31.1"], "--istio is a step of its own"),
     ],
 )
 def test_bad_promotions_exit_2_with_one_line_and_write_nothing(
@@ -312,3 +318,27 @@ def test_the_istio_step_prints_the_control_plane_before_and_after(
     )
     assert "wrote Pulumi.dev.yaml: canary 1-31 (1.31.0) beside 1-30" in out, out
     assert "next: promote --istio 1.31.0" in out, out
+
+
+def test_a_service_step_writes_only_its_routes_and_keeps_its_other_rules(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--service reviews steps the rule that matches everyone; jason keeps v2 (user-v2)."""
+    monkeypatch.setattr(promotion, "ROOT", project)
+    path = project / "Pulumi.dev.yaml"
+    assert main(["promote", "--stack", "dev", "--to", "user-v2"]) == 0
+    before = path.read_text()
+    assert (
+        main(["promote", "--stack", "dev", "--service", "reviews", "--weights", "v1=90,v3=10"]) == 0
+    )
+    after = path.read_text()
+    changed = _changed_lines(before, after)
+    assert len(changed) == 1 and changed[0].startswith("+  bookinfo-mesh:routes: {"), changed
+    config = stack_config_of_text(after, path.name, project)
+    assert [d.weight for d in config.route_table["reviews"][1].destinations] == [90, 10]
+    assert (
+        config.route_table["reviews"][0]
+        == stack_config_of_text(before, path.name, project).route_table["reviews"][0]
+    )
+    # The file says an object, as Pulumi.yaml declares routes: Pulumi reads it as one.
+    assert isinstance(yaml.safe_load(after)["config"]["bookinfo-mesh:routes"], dict)

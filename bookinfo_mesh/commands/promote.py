@@ -17,18 +17,19 @@ from bookinfo_mesh.promotion import (
     parse_weights,
     plan_istio_promotion,
     plan_promotion,
+    plan_service_promotion,
 )
 from bookinfo_mesh.render import RouteCell, cohort_routes
 from model.control_plane import ControlPlane
 from model.outcomes import cohort_label, predict_page
-from model.routing import MODES, route_table
+from model.routing import MODES
 from model.serving import program_serving
 from stacks.config import StackConfig
 
 
 def tables(config: StackConfig) -> tuple[dict[str, dict[str, RouteCell]], dict[str, str]]:
     """Routes per service and cohort, and the predicted page per cohort, as render has them."""
-    table = route_table(config.mode, config.traffic)
+    table = config.route_table
     serving = program_serving(config.istio_version)
     pages = {p.cohort: p.describe() for p in predict_page(table, serving, config.test_user)}
     return cohort_routes(table, config.test_user), pages
@@ -54,6 +55,13 @@ def print_promotion(promotion: Promotion, console: Console, written: bool) -> No
     console.print(pages)
     name = promotion.path.name
     change = f"mode {promotion.before.mode.value} -> {promotion.after.mode.value}"
+    stepped = [
+        service
+        for service, rules in promotion.after.route_table.items()
+        if promotion.before.route_table.get(service) != rules
+    ]
+    if promotion.before.mode == promotion.after.mode and stepped:
+        change = f"routes of {', '.join(stepped)} stepped"
     if promotion.old_text == promotion.new_text:
         console.print(Text(f"{name} already says this; unchanged"))
     elif written:
@@ -104,12 +112,16 @@ def _istio_step_words(before: ControlPlane, after: ControlPlane) -> str:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     weights = parse_weights(args.weights) if args.weights is not None else None
-    if args.istio is not None and (args.to is not None or weights is not None):
-        raise PromoteError("--istio is a step of its own: leave out --to and --weights")
+    if args.istio is not None and (
+        args.to is not None or weights is not None or args.service is not None
+    ):
+        raise PromoteError("--istio is a step of its own: leave out --to, --weights and --service")
     if args.to is None and weights is None and args.istio is None:
         raise PromoteError("promote needs --to MODE, --to previous, --weights or --istio VERSION")
     if args.istio is not None:
         promotion = plan_istio_promotion(args.stack, args.istio)
+    elif args.service is not None:
+        promotion = plan_service_promotion(args.stack, args.service, args.to, weights)
     else:
         promotion = plan_promotion(args.stack, args.to, weights)
     write = not args.dry_run and promotion.new_text != promotion.old_text
@@ -134,6 +146,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--weights",
         metavar="SUBSET=PERCENT,...",
         help="split50 with these reviews weights, e.g. v1=90,v3=10 (implies --to split50)",
+    )
+    parser.add_argument(
+        "--service",
+        metavar="SERVICE",
+        help="step this service's weights instead (its rule that matches everyone), in the "
+        "routes key: --service reviews --weights v1=90,v3=10; --to previous restores routes",
     )
     parser.add_argument(
         "--istio",

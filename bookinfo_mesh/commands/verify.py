@@ -28,7 +28,6 @@ from bookinfo_mesh.judging import CONFIDENCE, CohortReport, Tolerance, judge_coh
 from bookinfo_mesh.probe import load_page, login, run_requests
 from bookinfo_mesh.stack_files import parse_overrides, stack_config
 from model.outcomes import CohortPrediction, cohort_label, predict_page
-from model.routing import route_table
 from model.serving import program_serving
 from stacks.config import StackConfig
 from stacks.project import ROOT
@@ -84,7 +83,7 @@ def expected_pages(
 ) -> tuple[StackConfig, tuple[CohortPrediction, CohortPrediction]]:
     """The stack's config and the pages it predicts: the pure model, as render predicts them."""
     parsed = stack_config(stack, overrides)
-    table = route_table(parsed.mode, parsed.traffic)
+    table = parsed.route_table
     return parsed, predict_page(table, program_serving(parsed.istio_version), parsed.test_user)
 
 
