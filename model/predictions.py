@@ -53,26 +53,33 @@ def callees(
 
 
 def _order(entry: str, calls: Mapping[str, tuple[str, ...]]) -> list[str]:
-    """Services reachable from `entry`, each after every caller of it; ValueError on a cycle."""
-    by_service: dict[str, set[str]] = defaultdict(set)
+    """Services reachable from `entry`, each after every caller of it; ValueError on a loop."""
+    graph: dict[str, set[str]] = defaultdict(set)
     for caller, called in calls.items():
-        by_service[caller.partition("/")[0]].update(called)
+        graph[caller.partition("/")[0]].update(called)
+    reachable, frontier = {entry}, [entry]
+    while frontier:
+        for callee in graph.get(frontier.pop(), ()):
+            if callee not in reachable:
+                reachable.add(callee)
+                frontier.append(callee)
+    waiting = dict.fromkeys(reachable, 0)  # callers not yet placed
+    for caller in reachable:
+        for callee in graph.get(caller, ()):
+            waiting[callee] += 1
+    ready = sorted(s for s, count in waiting.items() if count == 0)
     order: list[str] = []
-    state: dict[str, str] = {}
-
-    def visit(service: str, path: tuple[str, ...]) -> None:
-        if state.get(service) == "done":
-            return
-        if state.get(service) == "open":
-            raise ValueError(f"calls loop: {' -> '.join((*path, service))}")
-        state[service] = "open"
-        for callee in sorted(by_service.get(service, ())):
-            visit(callee, (*path, service))
-        state[service] = "done"
+    while ready:
+        service = ready.pop()
         order.append(service)
-
-    visit(entry, ())
-    return order[::-1]
+        for callee in sorted(graph.get(service, ())):
+            waiting[callee] -= 1
+            if waiting[callee] == 0:
+                ready.append(callee)
+    if len(order) < len(reachable):
+        looped = sorted(s for s, count in waiting.items() if count > 0)
+        raise ValueError(f"the calls loop: {', '.join(looped)} call each other")
+    return order
 
 
 def _fault_name(rule: HttpRule) -> str | None:

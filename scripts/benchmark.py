@@ -12,6 +12,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from model.http_policy import (
+    Delay,
+    Destination,
+    HttpRule,
+    Request,
+    RequestMatch,
+    Retries,
+    Service,
+    ServiceRoutes,
+    StringMatch,
+)
+from model.policy_manifests import traffic_manifests
+from model.policy_validation import validate_policy
+from model.predictions import Cohort, predict
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 5
 # Touch every class the program uses: pulumi_aws loads its submodules lazily, on access.
@@ -26,17 +41,81 @@ import sys, time
 start = time.perf_counter()
 from model.outcomes import predict_page
 from model.policy_manifests import traffic_manifests
-from model.routing import Mode, TrafficSettings, route_table
+from model.routing import Mode, TrafficSettings, bookinfo_policy, route_table
 from model.serving import program_serving
 imported = time.perf_counter()
 for mode in Mode:
     table = route_table(mode, TrafficSettings())
-    traffic_manifests(table)
+    traffic_manifests(bookinfo_policy(table))
     predict_page(table, program_serving("1.30.3"), "jason")
 done = time.perf_counter()
 assert not any(m == "pulumi" or m.startswith("pulumi_") for m in sys.modules), "pulumi imported"
 print(imported - start, done - imported)
 """
+
+
+SCALES = (10, 20, 50, 200)  # services, each with 3 subsets and 3 rules
+
+
+def scaled_policy(services: int) -> tuple[ServiceRoutes, ...]:
+    """`services` services in a chain (svc0 calls svc1, ...), each with 3 subsets and 3 rules:
+    a header route for testers, a path prefix route with retries, a weighted catch-all."""
+    subsets = ("v1", "v2", "v3")
+    policy = []
+    for index in range(services):
+        service = Service(f"svc{index}", "shop", {s: {"version": s} for s in subsets})
+        rules = (
+            HttpRule(
+                (Destination("v3"),),
+                matches=(RequestMatch(headers={"x-tester": StringMatch("regex", "yes|true")}),),
+                fault=Delay("1s", 10.0),
+            ),
+            HttpRule(
+                (Destination("v2"),),
+                matches=(RequestMatch(uri=StringMatch("prefix", f"/api/{index}")),),
+                retries=Retries(2, "1s", "5xx"),
+            ),
+            HttpRule((Destination("v1", 80), Destination("v2", 20)), timeout="3s"),
+        )
+        policy.append(ServiceRoutes(service, rules))
+    return tuple(policy)
+
+
+SCALE_COHORTS = (
+    Cohort("customers"),
+    Cohort("testers", Request(headers={"x-tester": "yes"})),
+    Cohort("api", Request(path="/api/1/items")),
+)
+
+
+def pure_policy_seconds(services: int) -> float:
+    """Median seconds to validate, render and predict a scaled policy, in this process."""
+    policy = scaled_policy(services)
+    calls = {f"svc{i}": (f"svc{i + 1}",) for i in range(services - 1)}
+    repeat = max(1, 2000 // services)  # each sample ~2000 services' work: timer noise averages out
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            validate_policy(policy)
+            traffic_manifests(policy)
+            predict(policy, SCALE_COHORTS, "svc0", calls)
+        times.append((time.perf_counter() - start) / repeat)
+    return statistics.median(times)
+
+
+def program_seconds(services: int) -> tuple[float, int]:
+    """Seconds for a program registering a scaled TrafficPolicy under the mock engine, and the
+    resources it registered."""
+    from bookinfo_mesh.engine import run_under_mocks
+    from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
+
+    start = time.perf_counter()
+    run = run_under_mocks(lambda: TrafficPolicy("shop", TrafficPolicyArgs(scaled_policy(services))))
+    seconds = time.perf_counter() - start
+    if run.error is not None:
+        raise SystemExit(f"the scaled program failed: {run.error}")
+    return seconds, len(run.resources)
 
 
 def _seconds(args: list[str]) -> float:
@@ -87,6 +166,23 @@ def main() -> None:
         "routes + manifests + predicted pages, 6 modes", f"{pure_compute_ms:.1f} ms", "< 50 ms"
     )
     table.add_row("import of that pure path (no Pulumi)", f"{pure_import_ms:.1f} ms", "")
+    scale = {n: pure_policy_seconds(n) for n in SCALES}
+    for n, seconds in scale.items():
+        goal = "< 2 s" if n == max(SCALES) else ""
+        table.add_row(
+            f"validate + manifests + predictions, {n} services x 3 x 3",
+            f"{seconds * 1000:.1f} ms",
+            goal,
+        )
+    table.add_row(
+        "200 services / 20 services", f"{scale[200] / scale[20]:.1f}", "<= 12 (linear: 10)"
+    )
+    program_s, resources = program_seconds(max(SCALES))
+    table.add_row(
+        f"program under mocks, {max(SCALES)} services ({resources} resources)",
+        f"{program_s:.2f} s",
+        "",
+    )
     Console().print(table)
 
 
