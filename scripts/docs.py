@@ -462,19 +462,70 @@ def stack_cost(stack: str) -> str:
     )
 
 
+# --- routing any services: the shop example --------------------------------------------------
+
+SHOP = ROOT / "examples" / "shop" / "__main__.py"
+SERVICE_STEP = ("--service", "reviews", "--weights", "v1=90,v3=10")
+BAD_ROUTES = (
+    '{"reviews": {"prepend": [{"match": [{"headers": {"end-user": {"regex": "(jason"}}}], '
+    '"route": [{"destination": {"subset": "v2"}, "weight": 60}, '
+    '{"destination": {"subset": "v4"}, "weight": 40}]}]}}'
+)
+
+
+def shop_policy_source() -> str:
+    """The example's shop_policy(), as the file has it."""
+    import ast
+
+    text = SHOP.read_text()
+    (function,) = (
+        node
+        for node in ast.parse(text).body
+        if isinstance(node, ast.FunctionDef) and node.name == "shop_policy"
+    )
+    return ast.get_source_segment(text, function) or ""
+
+
+def shop_predictions() -> str:
+    """What the example's policy predicts per cohort and service (model.predictions)."""
+    import runpy
+
+    shop = runpy.run_path(str(SHOP), run_name="shop_example_functions")
+    predicted = shop["predict"](shop["shop_policy"](), shop["COHORTS"], "web", shop["CALLS"])
+    lines = []
+    for cohort, services in predicted.items():
+        lines.append(f"{cohort}:")
+        for service, p in services.items():
+            parts = [", ".join(f"{s} {share:.0%}" for s, share in p.subsets.items())]
+            parts += [f"{fault} on {share:.0%}" for fault, share in p.faults.items()]
+            parts += [f"mirrored to {s} {share:.0%}" for s, share in p.mirrors.items()]
+            parts += [f"timeout {t}" for t in p.timeouts]
+            parts += [f"{n} retries" for n in p.retries]
+            lines.append(f"  {service}: {'; '.join(parts)}")
+    return "\n".join(lines) + "\n"
+
+
 # --- measured figures (scripts/measure.py writes them) --------------------------------------
 
 MEASUREMENTS = ROOT / "docs" / "measurements.json"
 
 
-def measured(what: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(MEASUREMENTS.read_text())[what]
+def measured(what: str) -> dict[str, Any] | None:
+    """The last record of scripts/measure.py WHAT, if it was ever taken."""
+    records = json.loads(MEASUREMENTS.read_text()) if MEASUREMENTS.exists() else {}
+    record: dict[str, Any] | None = records.get(what)
     return record
+
+
+def _not_measured(what: str) -> str:
+    return f"not measured yet: run .venv/bin/python scripts/measure.py {what}\n"
 
 
 def suite_figures() -> str:
     """The fresh clone's `make test`, as scripts/measure.py suite last measured it."""
     suite = measured("suite")
+    if suite is None:
+        return _not_measured("suite")
     return (
         f"fresh clone, make test: {suite['make_test_seconds']:.0f} s, of which pytest "
         f"{suite['pytest_seconds']:.0f} s for {suite['tests_passed']} tests\n"
@@ -485,6 +536,8 @@ def suite_figures() -> str:
 def tool_costs() -> str:
     """The tools built from nothing, as scripts/measure.py tools-cold last measured it."""
     cold = measured("tools-cold")
+    if cold is None:
+        return _not_measured("tools-cold")
     lines = [f"{label}: {took}" for label, took in cold["tools"].items()]
     return (
         "\n".join(lines)
@@ -495,6 +548,14 @@ def tool_costs() -> str:
 
 
 SAMPLES: Mapping[str, Callable[[], str]] = {
+    "shop-policy": shop_policy_source,
+    "shop-predictions": shop_predictions,
+    "promote-service": lambda: command_output(
+        "promote", "--stack", "dev", *SERVICE_STEP, "--dry-run"
+    ),
+    "routes-refused": lambda: command_output(
+        "render", "--stack", "dev", "--set", f"routes={BAD_ROUTES}", exit_code=2, stream="stderr"
+    ),
     "suite-figures": suite_figures,
     "tool-costs": tool_costs,
     **{f"traffic-{mode}": (lambda mode=mode: mode_flowchart(mode)) for mode in MODES},

@@ -85,4 +85,5 @@ def main() -> None:
     )
 
 
-main()
+if __name__ == "__main__":  # as Pulumi's Python host runs it
+    main()
