@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from bookinfo_mesh.exact_tests import CONFIDENCE, binomial_p_value
 from bookinfo_mesh.pages import Observation
 from model.outcomes import CohortPrediction, PageOutcome, cohort_label
 
-CONFIDENCE = 0.99
 # A page is on time if it arrives within the predicted wait +- (1 s + 10 % of that wait):
 # the 1 s covers the internet and productpage's own work, the 10 % the Envoy timers.
 LATENCY_TOLERANCE_S = 1.0
 LATENCY_TOLERANCE_FRACTION = 0.10
-
-
-def binomial_p_value(k: int, n: int, p: float) -> float:
-    """Exact two-sided binomial test: P(a count no more likely than k | n, p).
-
-    The definition scipy.stats.binomtest uses; a relative 1e-7 slack keeps counts exactly as
-    likely as k (the mirror image under p = 0.5) from being lost to rounding.
-    """
-    if n == 0:
-        return 1.0
-    pmf = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
-    threshold = pmf[k] * (1 + 1e-7)
-    return min(1.0, sum(x for x in pmf if x <= threshold))
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 import signal
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -269,18 +267,6 @@ def test_an_impossible_page_is_named_not_read(page: str, reason: str) -> None:
 
 
 # -- The statistics ---------------------------------------------------------------------
-
-
-def test_the_exact_binomial_test_matches_the_symmetric_closed_form() -> None:
-    for n, k in [(40, 27), (40, 29), (40, 40), (15, 8), (40, 20)]:
-        tail = max(k, n - k)
-        # Under p = 1/2 the counts as unlikely as k are those at least |k - n/2| from n/2.
-        if 2 * tail == n:
-            expected = Fraction(1)
-        else:
-            expected = 2 * sum(Fraction(math.comb(n, i), 2**n) for i in range(tail, n + 1))
-        got = binomial_p_value(k, n, 0.5)
-        assert math.isclose(got, float(expected), rel_tol=1e-9), f"{k}/{n}: {got} != {expected}"
 
 
 def _split_readings(counts: dict[str, int]) -> list[Observation]:

@@ -36,7 +36,7 @@ from stacks.project import ROOT
 # (a true 50/50 falls outside 0.2 % of the time); 90/10 fails 99.8 % of the time, 80/20 84 %
 # (README, "Verify a live stack").
 DEFAULT_REQUESTS = 40
-MAX_REQUESTS = 1000  # bounded: the exact test sums n + 1 terms of math.comb(n, i)
+MAX_REQUESTS = 1000  # per cohort: the two-sided exact test sums n + 1 terms
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 256  # a thread each
 DEFAULT_DEADLINE_S = 300.0
