@@ -26,6 +26,7 @@ from stacks.config import PROJECT
 # the pods that use them, subsets before routes.
 KIND_ORDER: tuple[str, ...] = (
     "Namespace",
+    "StorageClass",
     "MutatingWebhookConfiguration",
     "ServiceAccount",
     "Service",

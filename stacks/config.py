@@ -22,6 +22,13 @@ from pydantic import (
     ValidationError,
 )
 
+from model.canary_gate import (
+    GateThresholds,
+    check_max_error_rate_increase,
+    check_max_latency_ratio,
+    check_max_p99_ms,
+    check_min_requests,
+)
 from model.catalogue import SERVICES, WORKLOADS, deployed_versions
 from model.control_plane import CANARY_STAGES, CanaryStage, ControlPlane, Revision
 from model.http_policy import ServiceRoutes, parse_duration
@@ -464,6 +471,19 @@ class StackConfig(BaseModel):
     istio_canary_stage: Annotated[CanaryStage, BeforeValidator(_check_canary_stage)] = Field(
         alias="istioCanaryStage"
     )
+    observability: ConfigBool
+    canary_min_requests: Annotated[ConfigInt, AfterValidator(check_min_requests)] = Field(
+        alias="canaryMinRequests"
+    )
+    canary_max_error_rate_increase: Annotated[
+        float, BeforeValidator(check_max_error_rate_increase)
+    ] = Field(alias="canaryMaxErrorRateIncrease")
+    canary_max_latency_ratio: Annotated[float, BeforeValidator(check_max_latency_ratio)] = Field(
+        alias="canaryMaxLatencyRatio"
+    )
+    canary_max_p99_ms: Annotated[ConfigInt, AfterValidator(check_max_p99_ms)] = Field(
+        alias="canaryMaxP99Ms"
+    )
     production: ConfigBool
     allow_fault_injection: ConfigBool = Field(alias="allowFaultInjection")
     endpoint_public_access_cidrs: Annotated[
@@ -491,6 +511,16 @@ class StackConfig(BaseModel):
     def route_table(self) -> RouteTable:
         """Service -> its rules, as traffic_policy routes them."""
         return {routes.service.name: routes.rules for routes in self.traffic_policy}
+
+    @property
+    def gate_thresholds(self) -> GateThresholds:
+        """When `bookinfo-mesh analyze` passes a canary on this stack."""
+        return GateThresholds(
+            self.canary_min_requests,
+            self.canary_max_error_rate_increase,
+            self.canary_max_latency_ratio,
+            self.canary_max_p99_ms,
+        )
 
     @property
     def control_plane(self) -> ControlPlane:

@@ -1,4 +1,5 @@
-"""The whole stack: Network -> Cluster -> IstioMesh -> Bookinfo -> TrafficPolicy, and exports."""
+"""The whole stack: Network -> Cluster -> IstioMesh -> Bookinfo -> TrafficPolicy, with
+Observability beside Bookinfo when the stack asks for it, and exports."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from components.bookinfo import Bookinfo, BookinfoArgs
 from components.cluster import Cluster, ClusterArgs
 from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.network import Network, NetworkArgs
+from components.observability import Observability, ObservabilityArgs
 from components.traffic_policy import TrafficPolicy, TrafficPolicyArgs
 from model.access import grants
 from stacks import sdk_internals
@@ -126,6 +128,19 @@ def build(config: StackConfig) -> None:
         ),
         opts=pulumi.ResourceOptions(providers=providers, depends_on=[*mesh.istiods, app.namespace]),
     )
+    if config.observability:
+        Observability(
+            "observability",
+            ObservabilityArgs(
+                cluster_name=cluster.cluster_name,
+                kubernetes_version=config.kubernetes_version,
+                istio_release=plane.workloads.version,
+                persistent=config.production,
+                tags=tags,
+            ),
+            # Kiali reads istiod's config; the sidecars it scrapes come with Bookinfo.
+            opts=pulumi.ResourceOptions(providers=providers, depends_on=[*mesh.istiods]),
+        )
     pulumi.export(
         "productpageUrl", mesh.ingress_hostname.apply(lambda h: f"http://{h}/productpage")
     )

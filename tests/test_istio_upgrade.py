@@ -220,7 +220,9 @@ def test_moving_the_tag_repoints_its_webhook_then_rolls_every_bookinfo_pod(
 ) -> None:
     diff = step_diff(ladder, "canary installed", "workloads moved")
     tag = {"istio-tag-stable-mutatingwebhookconfiguration", "istio-tag-stable-service"}
-    assert operations(diff) == dict.fromkeys(tag | BOOKINFO_DEPLOYMENTS, "update")
+    # Grafana's Istio dashboards follow the sidecars whose metrics they show.
+    dashboards = {"observability-grafana"}
+    assert operations(diff) == dict.fromkeys(tag | BOOKINFO_DEPLOYMENTS | dashboards, "update")
     steps = order(diff)
     for deployment in BOOKINFO_DEPLOYMENTS:
         assert all(steps[deployment] > steps[t] for t in tag), f"{deployment} rolls first"

@@ -20,6 +20,8 @@ from bookinfo_mesh.engine import (
     RegisteredResource,
     run_program,
 )
+from model.control_plane import ISTIO_CHARTS
+from model.observability import CHARTS as OBSERVABILITY_CHARTS
 from stacks.config import ConfigError
 from tests.programs import shared_run
 
@@ -43,7 +45,8 @@ def setting(stack: str, key: str) -> Any:
 MODES = ("all-v1", "user-v2", "delay", "abort", "split50", "v3")
 STACKS = ("dev", "prod")
 COMPONENTS = tuple(
-    f"bookinfo:index:{c}" for c in ("Network", "Cluster", "IstioMesh", "Bookinfo", "TrafficPolicy")
+    f"bookinfo:index:{c}"
+    for c in ("Network", "Cluster", "IstioMesh", "Bookinfo", "TrafficPolicy", "Observability")
 )
 RELEASE = "kubernetes:helm.sh/v3:Release"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -157,7 +160,8 @@ def test_project_defaults_and_stack_values_reach_the_resources(runs, stack: str)
     eks = one(run, "eks:index:Cluster")
     assert eks.inputs["version"] == str(setting(stack, "kubernetesVersion")), "k8s version"
     for r in run.of_type(RELEASE):
-        assert r.inputs["version"] == setting(stack, "istioVersion"), f"{r.name} chart version"
+        if r.inputs["chart"] in ISTIO_CHARTS:
+            assert r.inputs["version"] == setting(stack, "istioVersion"), f"{r.name} version"
     nodes = one(run, "eks:index:ManagedNodeGroup").inputs
     assert nodes["instanceTypes"] == setting(stack, "nodeInstanceTypes"), "instance types"
     scaling = nodes["scalingConfig"]
@@ -195,7 +199,6 @@ def test_every_resource_is_a_child_of_a_component(stack_run) -> None:
         ("eks:index:Cluster", "Cluster"),
         ("eks:index:ManagedNodeGroup", "Cluster"),
         ("pulumi:providers:kubernetes", "Cluster"),
-        (RELEASE, "IstioMesh"),
         (DEPLOYMENT, "Bookinfo"),
         ("kubernetes:networking.istio.io/v1:Gateway", "Bookinfo"),
         (DESTINATION_RULE, "TrafficPolicy"),
@@ -205,6 +208,20 @@ def test_children_sit_under_the_component_of_their_concept(stack_run, type_, com
     owner = one(stack_run, f"bookinfo:index:{component}").urn
     for resource in stack_run.of_type(type_):
         assert resource.parent == owner, f"{resource.name} is not under {component}"
+
+
+def test_istios_charts_sit_under_istiomesh_and_the_others_under_observability(stack_run) -> None:
+    owners = {r.type.rsplit(":", 1)[1]: r.urn for r in stack_run.resources if r.type in COMPONENTS}
+    charts = {}
+    for release in stack_run.of_type(RELEASE):
+        chart = release.inputs["chart"]
+        owner = "IstioMesh" if chart in ISTIO_CHARTS else "Observability"
+        assert release.parent == owners[owner], f"{release.name} is not under {owner}"
+        charts.setdefault(owner, set()).add(chart)
+    assert charts == {
+        "IstioMesh": set(ISTIO_CHARTS),
+        "Observability": {c.name for c in OBSERVABILITY_CHARTS},
+    }
 
 
 def test_every_kubernetes_object_goes_through_the_clusters_provider(stack_run) -> None:

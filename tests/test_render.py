@@ -513,6 +513,7 @@ def delay_run() -> ProgramRun:
 def test_summary_counts_resources_per_top_level_component(delay_run: ProgramRun) -> None:
     """dev: 2 AZs with a single NAT gateway; Bookinfo's 6 Deployments of 4 services."""
     assert summary_json(render_run(delay_run))["resources"] == {
+        "Observability": {"kubernetes:core/v1:Namespace": 1, "kubernetes:helm.sh/v3:Release": 3},
         "Bookinfo": {
             "kubernetes:apps/v1:Deployment": 6,
             "kubernetes:core/v1:Namespace": 1,
