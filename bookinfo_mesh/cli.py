@@ -11,10 +11,19 @@ from typing import NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from bookinfo_mesh.commands import diff, doctor, pr_comment, promote, render, verify
+from bookinfo_mesh.commands import (
+    analyze,
+    diff,
+    doctor,
+    ladder,
+    pr_comment,
+    promote,
+    render,
+    verify,
+)
 from bookinfo_mesh.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ToolError
 
-COMMANDS = (render, diff, promote, verify, doctor, pr_comment)
+COMMANDS = (render, diff, promote, verify, analyze, ladder, doctor, pr_comment)
 WIDTH = 120
 
 

@@ -77,6 +77,10 @@ def _to(subset: str) -> tuple[HttpRule, ...]:
     return (bookinfo_rule((Destination(subset),)),)
 
 
+# The service whose canary the modes split50 and v3 move (splitWeights weighs its subsets).
+CANARY_SERVICE = "reviews"
+
+
 def _split(weights: Mapping[str, int]) -> tuple[HttpRule, ...]:
     # Zero weights are dropped: Istio needs no destination that receives nothing.
     kept = tuple(Destination(s, w) for s, w in weights.items() if w > 0)
@@ -102,9 +106,9 @@ def route_table(mode: Mode, settings: TrafficSettings) -> RouteTable:
         )
         table["ratings"] = (bookinfo_rule((Destination("v1"),), user, fault), *_to("v1"))
     if mode is Mode.SPLIT50:
-        table["reviews"] = _split(settings.split_weights)
+        table[CANARY_SERVICE] = _split(settings.split_weights)
     if mode is Mode.V3:
-        table["reviews"] = _to("v3")
+        table[CANARY_SERVICE] = _to("v3")
     return MappingProxyType(table)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import io
 import json
 import re
@@ -27,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -505,6 +506,109 @@ def shop_predictions() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- the canary gate, against a replayed Prometheus -------------------------------------
+#
+# `analyze` and `ladder` read Prometheus. Their samples read Debian's real one, serving the
+# metrics double's traffic (tests/metrics_double.py) that promtool backfilled with
+# timestamps, and query it at fixed times: every number is the same on every run. Two things
+# are normalised: the server's URL (an ephemeral port), shown as SHOWN_PROMETHEUS, and the
+# ladder's commit hashes (COMMIT_HASH), shown as "<commit>".
+
+SHOWN_PROMETHEUS = "http://127.0.0.1:9090"
+COMMIT_HASH = re.compile(r"(?<=committed )[0-9a-f]{7,40}")
+REPLAY_START = 1_796_000_000.0  # 2026-11-30T01:03:20Z
+REPLAY_RATE = 40.0  # requests per second to reviews: a quiet shop's daytime traffic
+GATE_WAIT_S = 600.0  # the ladder's default --wait
+
+
+@contextlib.contextmanager
+def replayed_prometheus(
+    canary: dict[str, float], rate: float, changes: Mapping[float, Mapping[str, float]]
+) -> Iterator[str]:
+    """A Prometheus holding an hour of reviews traffic from REPLAY_START: v1 as Bookinfo has
+    it, v3 as `canary` says (Version's fields), routed at each time of `changes`."""
+    from tests.metrics_double import MeshTraffic, Service, Version
+    from tests.prometheus_server import backfill, prometheus
+
+    versions = {"v1": Version(1.0), "v3": Version(0.0, **canary)}
+    traffic = MeshTraffic([Service("reviews", "bookinfo", rate, versions)], REPLAY_START, seed=22)
+    routed = {at: ("reviews.bookinfo", shares) for at, shares in changes.items()}
+    text = traffic.openmetrics(REPLAY_START + 3600, step=15, changes=routed)
+    with tempfile.TemporaryDirectory() as folder:
+        storage = Path(folder) / "data"
+        backfill(text, storage)
+        with prometheus(storage=storage, retention="100y") as url:
+            yield url
+
+
+def analyze_output(canary: dict[str, float], rate: float, exit_code: int) -> str:
+    """`analyze` of v3 at 10 % of reviews, a quarter of an hour into the replay."""
+    split = {REPLAY_START: {"v1": 0.9, "v3": 0.1}}
+    with replayed_prometheus(canary, rate, split) as url:
+        at = datetime.datetime.fromtimestamp(REPLAY_START + 900, datetime.UTC).isoformat()
+        argv = ["analyze", "--stack", "dev", "--prometheus", url, "--at", at]
+        return _run_cli(argv, exit_code=exit_code).replace(url, SHOWN_PROMETHEUS)
+
+
+@cache
+def ladder_run(canary: tuple[tuple[str, float], ...]) -> tuple[str, str]:
+    """A ladder on the dev stack (promote's commits in a git copy of its stack file) against
+    the replay, whose traffic moves as a ladder whose every gate passes would move it; the
+    wait is on the replay's clock. What it prints, and its Markdown summary."""
+    from bookinfo_mesh.gate import stack_thresholds
+    from bookinfo_mesh.ladder import LadderPlan, StackRig, summary_markdown, walk
+    from bookinfo_mesh.metrics import GateReport, Target
+    from bookinfo_mesh.prometheus import run_gate
+
+    @dataclass
+    class ReplayRig(StackRig):
+        clock: float = REPLAY_START
+
+        def sleep(self, seconds: float) -> None:
+            self.clock += seconds
+
+        def gate(self) -> GateReport:
+            return run_gate(self.prometheus, self.target, self.thresholds, self.clock)
+
+    steps = (10, 25, 50, 100)
+    changes = {
+        REPLAY_START + n * GATE_WAIT_S: {"v1": (100 - s) / 100, "v3": s / 100}
+        for n, s in enumerate(steps)
+    }
+    bad = dict(canary).get("error_rate", 0) > 0
+    if bad:  # its first gate fails: the rollback takes the canary out
+        changes = {REPLAY_START: changes[REPLAY_START], REPLAY_START + GATE_WAIT_S: {"v1": 1.0}}
+    lines: list[str] = []
+    target = Target("reviews", "bookinfo", "v1", "v3", "5m")
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        replayed_prometheus(dict(canary), REPLAY_RATE, changes) as url,
+    ):
+        root = Path(folder)
+        for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+            shutil.copy(ROOT / name, root / name)
+        git = ["git", "-C", str(root), *GIT_IDENTITY, *GIT_QUIET]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", "dev as it is"], check=True)
+        subprocess.run([*git, "config", "user.name", "docs"], check=True)
+        subprocess.run([*git, "config", "user.email", "docs@example.com"], check=True)
+        rig = ReplayRig(
+            "dev",
+            target,
+            url,
+            stack_thresholds("dev"),
+            deploy=lambda: None,
+            root=root,
+            say=lines.append,
+        )
+        plan = LadderPlan(steps, GATE_WAIT_S, retries=3, retry_wait_s=120)
+        result = walk(plan, rig, lines.append)
+    lines.append(f"{result.outcome.value.upper()} at {result.steps[-1].percent} %")
+    printed = COMMIT_HASH.sub("<commit>", "\n".join(lines) + "\n")
+    return printed, summary_markdown("dev", target, result)
+
+
 # --- measured figures (scripts/measure.py writes them) --------------------------------------
 
 MEASUREMENTS = ROOT / "docs" / "measurements.json"
@@ -595,6 +699,12 @@ SAMPLES: Mapping[str, Callable[[], str]] = {
         "diff", "--stack", "prod", "--set", "protect=false"
     ),
     "dev-cost": lambda: stack_cost("dev"),
+    "analyze-pass": lambda: analyze_output({}, REPLAY_RATE, 0),
+    "analyze-fail": lambda: analyze_output({"error_rate": 0.05}, REPLAY_RATE, 1),
+    "analyze-hold": lambda: analyze_output({}, REPLAY_RATE / 40, 3),
+    "ladder-promoted": lambda: ladder_run(())[0],
+    "ladder-rolled-back": lambda: ladder_run((("error_rate", 0.05),))[0],
+    "ladder-rolled-back-summary": lambda: ladder_run((("error_rate", 0.05),))[1],
 }
 # Which samples wait on which background job.
 NEEDS_BACKGROUND = {"promote-weights": "ladder-pull-request", "pr-comment": "ladder-pull-request"}
