@@ -344,3 +344,10 @@ def test_the_ladder_refuses_bad_input_in_one_line(
     extra: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     one_line(["ladder", "--apply", "true", *extra], capsys, says)
+
+
+def test_the_module_shares_one_prometheus_on_one_worker(request: pytest.FixtureRequest) -> None:
+    """Under `--dist loadgroup` (make test) every test here runs on one worker, beside one
+    Prometheus; pytest 9.2 with xdist 3.8.0 silently loses the group (pytest-xdist#1386)."""
+    if request.config.getoption("dist", "no") == "loadgroup":
+        assert request.node.nodeid.endswith("@prometheus"), request.node.nodeid

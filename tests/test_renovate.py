@@ -91,6 +91,18 @@ def test_the_tool_pins_are_found(description: str, file: str, pin: str) -> None:
     assert found_values(manager(description)) == {file: [expected]}
 
 
+def test_the_observability_chart_pins_are_found() -> None:
+    from model.observability import CHARTS
+
+    text = (ROOT / "model" / "observability.py").read_text()
+    (found,) = (m for m in MANAGERS if "observability charts" in m["description"])
+    (pattern,) = found["matchStrings"]
+    matches = [m.groupdict() for m in python_pattern(pattern).finditer(text)]
+    assert matches == [
+        {"depName": c.name, "currentValue": c.version, "registryUrl": c.repository} for c in CHARTS
+    ]
+
+
 def test_istio_minors_reach_stacks_only_through_the_canary_ladder() -> None:
     stack_rule = next(
         r for r in CONFIG["packageRules"] if r.get("matchFileNames") == ["Pulumi.*.yaml"]
