@@ -21,7 +21,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from bookinfo_mesh.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, ToolError
+from bookinfo_mesh.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ToolError,
+)
 from bookinfo_mesh.metrics import GateReport, Target, Verdict, VersionStats
 from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.prometheus import run_gate
@@ -43,6 +50,7 @@ class Outcome(StrEnum):
     ROLLED_BACK = "rolled back"
     HELD = "held"
     STOPPED = "stopped"  # a step could not be taken: a deploy failed, Prometheus went away
+    INTERRUPTED = "interrupted"  # Ctrl-C: the stack file is as the last step left it
 
 
 EXIT_CODES = {
@@ -50,6 +58,7 @@ EXIT_CODES = {
     Outcome.ROLLED_BACK: EXIT_FAILED,
     Outcome.HELD: EXIT_INCONCLUSIVE,
     Outcome.STOPPED: EXIT_BAD_INPUT,
+    Outcome.INTERRUPTED: EXIT_INTERRUPTED,
 }
 
 
@@ -111,13 +120,17 @@ class Rig(Protocol):
 
 def walk(plan: LadderPlan, rig: Rig, say: Callable[[str], None]) -> LadderResult:
     """Climb the ladder: each step set, applied, waited for and gated. A step that cannot be
-    taken (ToolError: a deploy failed, Prometheus went away) stops it where it is."""
+    taken (ToolError: a deploy failed, Prometheus went away) stops it where it is, and so
+    does Ctrl-C; either way the steps so far are in the result."""
     steps: list[Step] = []
     try:
         return _climb(plan, rig, say, steps)
     except ToolError as error:
         say(f"stopped: {error}")
         return LadderResult(Outcome.STOPPED, steps, str(error))
+    except KeyboardInterrupt:
+        say("interrupted: the stack file is as the last step left it")
+        return LadderResult(Outcome.INTERRUPTED, steps, "interrupted (Ctrl-C)")
 
 
 def _climb(

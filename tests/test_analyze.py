@@ -338,6 +338,7 @@ def test_the_ladder_command_rolls_back_through_git_and_its_apply_command(
         (["--steps", "ten"], "--steps takes percentages"),
         (["--wait", "1"], "--wait 1 s is shorter than --window 5m"),
         (["--apply", "no-such-deployer up"], "--apply 'no-such-deployer up': no such command"),
+        (["--apply", 'pulumi up "--stack'], "No closing quotation"),
     ],
 )
 def test_the_ladder_refuses_bad_input_in_one_line(

@@ -245,13 +245,18 @@ def _report(verdict: Verdict) -> GateReport:
 class FakeRig:
     """Records what the ladder asks of it; the gate answers from a script."""
 
-    def __init__(self, verdicts: list[Verdict], fail_on: str | None = None) -> None:
-        self.verdicts, self.fail_on, self.calls = list(verdicts), fail_on, []
+    def __init__(
+        self, verdicts: list[Verdict], fail_on: str | None = None, interrupt_on: str | None = None
+    ) -> None:
+        self.verdicts, self.calls = list(verdicts), []
+        self.fail_on, self.interrupt_on = fail_on, interrupt_on
 
     def _call(self, what: str) -> None:
         self.calls.append(what)
         if what == self.fail_on:
             raise ToolError(f"{what} went wrong")
+        if what == self.interrupt_on:
+            raise KeyboardInterrupt
 
     def set_canary(self, percent: int) -> None:
         self._call(f"set {percent}")
@@ -314,6 +319,15 @@ def test_a_step_that_cannot_be_taken_stops_the_ladder_with_its_reason() -> None:
         2,
     )
     assert "Stopped: gate went wrong" in summary_markdown("dev", TARGET, result)
+
+
+def test_ctrl_c_keeps_the_steps_so_far_for_the_summary() -> None:
+    rig = FakeRig([Verdict.PASS], interrupt_on="set 50")
+    result = walk(PLAN, rig, lambda line: None)
+    assert (result.outcome, result.exit_code) == (Outcome.INTERRUPTED, 130)
+    assert [s.percent for s in result.steps] == [10, 50]
+    summary = summary_markdown("dev", TARGET, result)
+    assert "**interrupted**" in summary and "| 10 % | pass | 1 |" in summary, summary
 
 
 def test_steps_and_markdown() -> None:

@@ -4,7 +4,7 @@ and roll it back when a gate fails (bookinfo_mesh/ladder.py says how).
 Exit codes: 0 promoted (every gate passed), 1 a gate failed and the rollback was applied,
 3 held (a gate stayed inconclusive through its retries; nothing further promoted), 2 bad
 input or a step that could not be taken (a deploy failed, Prometheus went away), 130
-interrupted with Ctrl-C.
+interrupted with Ctrl-C (the summary has the steps so far).
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"--wait {args.wait:g} s is shorter than --window {target.window}: the gate would "
             "count traffic from before the step"
         )
-    deploy = shlex.split(args.apply)
+    try:
+        deploy = shlex.split(args.apply)
+    except ValueError as error:  # an unclosed quote, a trailing backslash
+        raise LadderError(f"--apply {args.apply[:60]!r}: {error}") from None
     if not deploy or shutil.which(deploy[0]) is None:
         raise LadderError(f"--apply {args.apply[:60]!r}: no such command on PATH")
     if args.summary is not None:
