@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -11,8 +10,9 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from components.eks_addons import eks_addon
 from components.options import is_protected
-from model.access import Grant
+from model.access import Grant, trust_policy
 
 CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = (
     "api",
@@ -143,18 +143,7 @@ class Cluster(pulumi.ComponentResource):
         """The nodes' IAM role and the attachments of the policies a node needs to join."""
         role = aws.iam.Role(
             f"{self._name}-node-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=trust_policy("ec2.amazonaws.com"),
             tags=dict(self._args.tags),
             opts=self._replaceable(),
         )
@@ -218,22 +207,14 @@ class Cluster(pulumi.ComponentResource):
         leaves CoreDNS to EKS's unmanaged bootstrap copy, which no version bump updates. Its
         pods need nodes to become Active, so it comes after the node group.
         """
-        version = aws.eks.get_addon_version_output(
-            addon_name="coredns",
-            kubernetes_version=self._args.kubernetes_version,
-            most_recent=True,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        return aws.eks.Addon(
+        # The name eks.Cluster was given; depends_on orders it after the cluster. It takes
+        # over the bootstrap copy, and keeps DNS running if the add-on is removed.
+        return eks_addon(
             f"{self._name}-coredns",
-            # The name eks.Cluster was given; depends_on orders it after the cluster.
-            cluster_name=self.cluster_name,
-            addon_name="coredns",
-            addon_version=version.version,
-            # Take over the bootstrap copy, and keep DNS running if the add-on is removed.
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
+            "coredns",
+            self.cluster_name,
+            self._args.kubernetes_version,
+            self._args.tags,
+            self._replaceable(depends_on=[self.nodes]),
             preserve=True,
-            tags=dict(self._args.tags),
-            opts=self._replaceable(depends_on=[self.nodes]),
         )

@@ -8,7 +8,6 @@ encrypted gp3 StorageClass. EKS provisions no EBS volume without that driver.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,8 +15,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.eks_addons import eks_addon
 from components.k8s_objects import register_object
 from components.options import declared_dependencies
+from model.access import trust_policy
 from model.observability import (
     GRAFANA,
     KIALI,
@@ -87,23 +88,14 @@ class Observability(pulumi.ComponentResource):
         after: list[pulumi.Resource],
         roles: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
     ) -> aws.eks.Addon:
-        """An EKS add-on at the newest version for the cluster's Kubernetes."""
-        version = aws.eks.get_addon_version_output(
-            addon_name=addon,
-            kubernetes_version=self._args.kubernetes_version,
-            most_recent=True,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        return aws.eks.Addon(
+        return eks_addon(
             f"{self._name}-{addon}",
-            cluster_name=self._args.cluster_name,
-            addon_name=addon,
-            addon_version=version.version,
-            pod_identity_associations=roles,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            tags=dict(self._args.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            addon,
+            self._args.cluster_name,
+            self._args.kubernetes_version,
+            self._args.tags,
+            pulumi.ResourceOptions(parent=self, depends_on=after),
+            roles,
         )
 
     def _storage(self, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
@@ -111,17 +103,8 @@ class Observability(pulumi.ComponentResource):
         agent = self._addon("eks-pod-identity-agent", after)
         role = aws.iam.Role(
             f"{self._name}-ebs-csi-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "pods.eks.amazonaws.com"},
-                            "Action": ["sts:AssumeRole", "sts:TagSession"],
-                        }
-                    ],
-                }
+            assume_role_policy=trust_policy(
+                "pods.eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")
             ),
             tags=dict(self._args.tags),
             opts=pulumi.ResourceOptions(parent=self),

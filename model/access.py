@@ -23,6 +23,7 @@ cluster. What keeps CI's roles narrow is on the AWS side: who may assume them (R
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 # EKS access policies (aws eks list-access-policies).
@@ -74,3 +75,11 @@ def grants(cluster_admins: tuple[str, ...], deployers: tuple[str, ...]) -> tuple
     return tuple(
         Grant(role, arn, ACCESS_LEVELS[role]) for role, arns in listed.items() for arn in arns
     )
+
+
+def trust_policy(service: str, actions: tuple[str, ...] = ("sts:AssumeRole",)) -> str:
+    """An IAM role's trust policy, as JSON: `service` (ec2.amazonaws.com, say) may assume it.
+    One action is written as a string, as IAM itself writes it back."""
+    action: str | list[str] = actions[0] if len(actions) == 1 else list(actions)
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": action}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
