@@ -37,8 +37,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bookinfo-mesh",
-        description="Operator tools for the bookinfo-mesh stacks: render, diff, promote, "
-        "verify, doctor and pr-comment.",
+        description="Operator tools for the bookinfo-mesh stacks: one command each to look at a "
+        "change before it lands, make it, and check what it did (`bookinfo-mesh COMMAND -h`).",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:
