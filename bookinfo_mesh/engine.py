@@ -7,12 +7,13 @@ import runpy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from google.protobuf import json_format
 
-from bookinfo_mesh.stack_files import load_engine_config
+from bookinfo_mesh.stack_files import engine_config, load_engine_config, stack_file
 from stacks import sdk_internals
 from stacks.project import ROOT as PROJECT_ROOT
 from stacks.project import project_name
@@ -236,14 +237,16 @@ def run_under_mocks(
     stack: str = "test",
     config: Mapping[str, str] | None = None,
     secret_keys: Sequence[str] = (),
+    project: str | None = None,
 ) -> ProgramRun:
-    """Run `func` as a Pulumi program under recording mocks and wait for every registration."""
+    """Run `func` as a Pulumi program (of `project`, this one by default) under recording
+    mocks and wait for every registration."""
     config = dict(config or {})
     mocks = _Mocks(config.get("aws:region", "ap-northeast-2"))
     monitor = _RecordingMonitor(mocks)
     sdk_internals.forget_root_stack()
     pulumi.runtime.set_mocks(
-        mocks, project=project_name(), stack=stack, preview=False, monitor=monitor
+        mocks, project=project or project_name(), stack=stack, preview=False, monitor=monitor
     )
     pulumi.runtime.set_all_config(config, list(secret_keys))
     sdk_internals.clear_pending_work()
@@ -257,12 +260,28 @@ def run_under_mocks(
     return ProgramRun(stack, config, records, outputs=outputs)
 
 
-def run_program(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
-    """Run __main__.py for `stack`, with its config as `pulumi up` would see it, under mocks."""
-    config, secret_keys = load_engine_config(stack, overrides)
-    return run_under_mocks(_run_main, stack, config, secret_keys)
+def run_program(
+    stack: str,
+    overrides: Mapping[str, str] | None = None,
+    root: Path | None = None,
+    stack_text: str | None = None,
+) -> ProgramRun:
+    """Run the __main__.py of the project at `root` (this one by default) for `stack`, with
+    its config as `pulumi up` would see it (from `stack_text` instead of the stack file if
+    given: a candidate edit), under mocks."""
+    folder = root or PROJECT_ROOT
+    if stack_text is None:
+        config, secret_keys = load_engine_config(stack, overrides, root)
+    else:
+        config, secret_keys = engine_config(
+            stack_text, stack_file(stack, root).name, overrides, root
+        )
+    return run_under_mocks(
+        lambda: _run_main(folder), stack, config, secret_keys, project_name(folder)
+    )
 
 
-def _run_main() -> None:
-    """Execute __main__.py as the main module, as Pulumi's Python language host does."""
-    runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+def _run_main(folder: Path) -> None:
+    """Execute the project's __main__.py as the main module, as Pulumi's Python language
+    host does."""
+    runpy.run_path(str(folder / "__main__.py"), run_name="__main__")

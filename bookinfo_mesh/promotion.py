@@ -20,6 +20,8 @@ from pathlib import Path
 from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.pulumi_config import BOM
 from bookinfo_mesh.pulumi_yaml import go_json
+from bookinfo_mesh.render import Rendered
+from bookinfo_mesh.rendering import render_stack
 from bookinfo_mesh.stack_edit import set_key
 from bookinfo_mesh.stack_files import (
     StackFileError,
@@ -29,12 +31,12 @@ from bookinfo_mesh.stack_files import (
     stack_config_of_text,
 )
 from model.control_plane import CanaryStage, ControlPlane, next_step
-from model.http_policy import Destination
+from model.http_policy import Destination, HttpRule
 from model.istio_releases import parse_release
-from model.policy_manifests import http_route
+from model.policy_manifests import http_route, routes_of
 from model.routing import Mode
-from stacks.config import StackConfig
-from stacks.project import ROOT
+from stacks.config import PROJECT, StackConfig
+from stacks.project import ROOT, project_name
 
 PREVIOUS = "previous"
 MODE_KEY = "mode"
@@ -92,12 +94,17 @@ def _git(root: Path, *args: str) -> str:
 
 
 def previous_values(
-    path: Path, current: Values, keys: tuple[str, ...] = KEYS, option: str = "--to"
+    path: Path,
+    current: Values,
+    keys: tuple[str, ...] = KEYS,
+    option: str = "--to",
+    project: str = PROJECT,
 ) -> Values:
     """`keys` as the newest committed version of `path` whose values of them differ."""
     root, name = path.parent, path.name
     for commit in _git(root, "log", "--format=%H", "--", name).split():
-        old = project_values(_git(root, "show", f"{commit}:./{name}"), f"{name} at {commit[:12]}")
+        shown = _git(root, "show", f"{commit}:./{name}")
+        old = project_values(shown, f"{name} at {commit[:12]}", project)
         values = {k: old[k] for k in keys if k in old}
         if values != current:
             return values
@@ -142,23 +149,25 @@ def plan_promotion(
 
 def service_target(
     current: Values,
-    before: StackConfig,
+    table: Mapping[str, tuple[HttpRule, ...]],
     service: str,
     to: str | None,
     weights: Mapping[str, int] | None,
     path: Path,
+    project: str = PROJECT,
 ) -> Values:
-    """The `routes` key with `service`'s catch-all rule sending `weights` (or as before)."""
+    """The `routes` key with `service`'s catch-all rule sending `weights` (or as before);
+    `table` is every service's rules as the stack routes them now."""
     if to == PREVIOUS:
         if weights is not None:
             raise PromoteError("--weights cannot be combined with --to previous")
-        return previous_values(path, current, (ROUTES_KEY,), "--service")
+        return previous_values(path, current, (ROUTES_KEY,), "--service", project)
     if to is not None or weights is None:
         raise PromoteError("--service takes --weights (or --to previous), not a mode")
-    rules = before.route_table.get(service)
+    rules = table.get(service)
     if rules is None:
         raise PromoteError(
-            f"--service {service!r} is not routed here; services: {', '.join(before.route_table)}"
+            f"--service {service!r} is not routed here; services: {', '.join(table)}"
         )
     catch_all = next((i for i in reversed(range(len(rules))) if not rules[i].matches), None)
     if catch_all is None:
@@ -187,7 +196,9 @@ def plan_service_promotion(
     return _plan(
         stack,
         (ROUTES_KEY,),
-        lambda current, before, path: service_target(current, before, service, to, weights, path),
+        lambda current, before, path: service_target(
+            current, before.route_table, service, to, weights, path
+        ),
         root,
     )
 
@@ -237,27 +248,84 @@ def _plan(stack: str, keys: tuple[str, ...], target: Target, root: Path | None) 
         raise PromoteError(f"{path.name} is invalid as it is: {error}") from None
     current_all = project_values(old_text, path.name)
     current = {k: current_all[k] for k in keys if k in current_all}
-    wanted = target(current, before, path)
+    new_text = _edited(old_text, path.name, current_all, keys, target(current, before, path))
+    try:
+        after = stack_config_of_text(new_text, path.name, root)
+    except StackFileError as error:
+        raise PromoteError(f"{path.name} left unchanged: {error}") from None
+    return Promotion(path, old_text, new_text, before, after)
+
+
+def _edited(
+    old_text: str,
+    name: str,
+    current_all: Values,
+    keys: tuple[str, ...],
+    wanted: Values,
+    project: str = PROJECT,
+) -> str:
+    """`old_text` with `keys` as `wanted` has them, line by line; PromoteError if the file's
+    form does not allow that."""
+    current = {k: current_all[k] for k in keys if k in current_all}
     # A byte order mark stays where it was; the lines after it are edited.
     body = old_text.removeprefix(BOM)
     for index, key in enumerate(keys):
         if wanted.get(key) != current.get(key):
             # A new key goes after its step's keys before it, else after mode.
             anchors = (*reversed(keys[:index]), MODE_KEY)
-            body = set_key(body, key, wanted.get(key), anchors, flow=key in OBJECT_KEYS)
+            body = set_key(
+                body, key, wanted.get(key), anchors, flow=key in OBJECT_KEYS, project=project
+            )
     new_text = old_text[: len(old_text) - len(old_text.removeprefix(BOM))] + body
     expected = {k: v for k, v in current_all.items() if k not in keys} | wanted
     try:
-        edited_as_meant = project_values(new_text, path.name) == expected
+        edited_as_meant = project_values(new_text, name, project) == expected
     except StackFileError:
         edited_as_meant = False
     if not edited_as_meant:
         raise PromoteError(
-            f"{path.name} holds its config in a form promote cannot edit line by line (a flow "
+            f"{name} holds its config in a form promote cannot edit line by line (a flow "
             "mapping `config: {...}`, say); write one key per line, or use `pulumi config set`"
         )
+    return new_text
+
+
+@dataclass(frozen=True)
+class ProjectPromotion:
+    """A step of another project's stack file, and its program's renders before and after."""
+
+    path: Path
+    old_text: str
+    new_text: str
+    before: Rendered
+    after: Rendered
+
+
+def plan_project_promotion(
+    stack: str,
+    service: str,
+    to: str | None,
+    weights: Mapping[str, int] | None,
+    root: Path,
+) -> ProjectPromotion:
+    """promote --service for another project than this one: its routes as its own program
+    registers them (a render under mocks), the `routes` key stepped as for this project, and
+    the program run again on the edited file, which it must accept."""
+    project = project_name(root)
+    path = existing_stack_file(stack, root)
+    old_text = read_stack_text(path)
+    before = _project_render(stack, root, old_text, f"{path.name} does not render as it is")
+    current_all = project_values(old_text, path.name, project)
+    current = {ROUTES_KEY: current_all[ROUTES_KEY]} if ROUTES_KEY in current_all else {}
+    table = routes_of([m for m in before.manifests if m["kind"] == "VirtualService"])
+    wanted = service_target(current, table, service, to, weights, path, project)
+    new_text = _edited(old_text, path.name, current_all, (ROUTES_KEY,), wanted, project)
+    after = _project_render(stack, root, new_text, f"{path.name} left unchanged")
+    return ProjectPromotion(path, old_text, new_text, before, after)
+
+
+def _project_render(stack: str, root: Path, text: str, failing: str) -> Rendered:
     try:
-        after = stack_config_of_text(new_text, path.name, root)
-    except StackFileError as error:
-        raise PromoteError(f"{path.name} left unchanged: {error}") from None
-    return Promotion(path, old_text, new_text, before, after)
+        return render_stack(stack, {}, validate=False, root=root, stack_text=text)
+    except ToolError as error:
+        raise PromoteError(f"{failing}: {error}") from None

@@ -15,7 +15,8 @@ from pydantic.alias_generators import to_camel
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource
 from bookinfo_mesh.errors import ToolError
 from bookinfo_mesh.outputs import write_dir
-from model.outcomes import cohort_key, predict_page
+from model.http_policy import HttpRule, Request, first_rule
+from model.outcomes import EVERYONE, cohort_key, predict_page
 from model.policy_manifests import routes_of
 from model.routing import RouteTable, describe_rule, rule_for
 from model.serving import serving_from_manifests
@@ -97,9 +98,15 @@ class PageRecord(_Record):
 
 
 class Summary(_Record):
-    """Counts, routes and predicted pages, all derived from what the program registered."""
+    """Counts, routes and predicted pages, all derived from what the program registered.
+
+    For another project than this one (a user's own program with TrafficPolicy), the routes
+    are those of a request that carries nothing (EVERYONE), and no page is predicted: the
+    cohorts and the page are Bookinfo's.
+    """
 
     stack: str
+    project: str = PROJECT
     config: dict[str, str]  # the project's keys without their prefix; other keys whole
     resource_count: int
     resources: dict[str, dict[str, int]]  # top-level component -> type -> count
@@ -217,11 +224,16 @@ def _component_of(resource: RegisteredResource, by_urn: dict[str, RegisteredReso
     return current.type.rpartition(":")[2]
 
 
-def route_cells(rules: tuple, user: str | None) -> RouteCell:
-    """What one cohort gets from one service's rules: versions with weights, and a fault."""
-    described = describe_rule(rule_for(rules, user))
+def cell_of(rule: HttpRule) -> RouteCell:
+    """What a request a rule takes gets: versions with weights, and a fault."""
+    described = describe_rule(rule)
     to = ", ".join(f"{s} {w} %" for s, w in described["to"].items())
     return RouteCell(to=to, fault=str(described["fault"]) if "fault" in described else None)
+
+
+def route_cells(rules: tuple, user: str | None) -> RouteCell:
+    """What one Bookinfo cohort gets from one service's rules."""
+    return cell_of(rule_for(rules, user))
 
 
 def _users(test_user: str) -> tuple[tuple[str, str | None], ...]:
@@ -236,22 +248,40 @@ def cohort_routes(table: RouteTable, test_user: str) -> dict[str, dict[str, Rout
     }
 
 
-def summarize(run: ProgramRun, manifests: tuple[dict[str, Any], ...]) -> Summary:
+def everyone_routes(table: RouteTable) -> dict[str, dict[str, RouteCell]]:
+    """service -> {EVERYONE: what a request that carries nothing gets}, for any services."""
+    cells = {}
+    for service, rules in table.items():
+        rule = first_rule(rules, Request())
+        cells[service] = {EVERYONE: RouteCell(to="no rule: 404") if rule is None else cell_of(rule)}
+    return cells
+
+
+def summarize(
+    run: ProgramRun, manifests: tuple[dict[str, Any], ...], project: str = PROJECT
+) -> Summary:
     """Counts, routes and predicted pages, all derived from what the program registered."""
     by_urn = {r.urn: r for r in run.resources}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for resource in run.resources:
         if resource.parent in by_urn:
             counts[_component_of(resource, by_urn)][resource.type] += 1
-    prefix = f"{PROJECT}:"
+    prefix = f"{project}:"
     config = {k.removeprefix(prefix): v for k, v in sorted(run.config.items())}
-    test_user = config["testUser"]
     table = routes_of([m for m in manifests if m["kind"] == "VirtualService"])
+    common = {
+        "stack": run.stack,
+        "project": project,
+        "config": config,
+        "resource_count": len(run.resources),
+        "resources": {c: dict(sorted(n.items())) for c, n in sorted(counts.items())},
+        "outputs": dict(run.outputs),
+    }
+    if project != PROJECT:
+        return Summary(**common, routes=everyone_routes(table), predicted_pages={})
+    test_user = config["testUser"]
     return Summary(
-        stack=run.stack,
-        config=config,
-        resource_count=len(run.resources),
-        resources={c: dict(sorted(n.items())) for c, n in sorted(counts.items())},
+        **common,
         routes=cohort_routes(table, test_user),
         predicted_pages={
             p.cohort: PageRecord(
@@ -269,10 +299,9 @@ def summarize(run: ProgramRun, manifests: tuple[dict[str, Any], ...]) -> Summary
             )
             for p in predict_page(table, serving_from_manifests(manifests), test_user)
         },
-        outputs=dict(run.outputs),
     )
 
 
-def render_run(run: ProgramRun) -> Rendered:
+def render_run(run: ProgramRun, project: str = PROJECT) -> Rendered:
     manifests = manifests_of(run)
-    return Rendered(resources_of(run), manifests, summarize(run, manifests))
+    return Rendered(resources_of(run), manifests, summarize(run, manifests, project))

@@ -12,24 +12,31 @@ from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.errors import EXIT_FAILED, ToolError
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.schemas import validate_manifests
-from stacks.config import ConfigError
-from stacks.project import ROOT
+from stacks.config import PROJECT, ConfigError
+from stacks.project import ROOT, project_file, project_name
 
 
-def render_stack(stack: str, overrides: Mapping[str, str], validate: bool) -> Rendered:
-    """Run the program under mocks and render it; ToolError on bad config or schemas."""
-    run = run_program(stack, overrides)
+def render_stack(
+    stack: str,
+    overrides: Mapping[str, str],
+    validate: bool,
+    root: Path | None = None,
+    stack_text: str | None = None,
+) -> Rendered:
+    """Run the program of the project at `root` (this one if None) under mocks, with
+    `stack_text` as its stack file if given, and render it; ToolError on bad config or
+    schemas."""
+    run = run_program(stack, overrides, root, stack_text)
     if isinstance(run.error, ConfigError):
         raise ToolError(str(run.error))
     if run.error is not None:
         # The program failed where `pulumi up` would fail too (a provider's error under the
         # mocks, say): its message is the finding.
         raise ToolError(f"the program failed: {run.error}")
-    rendered = render_run(run)
+    rendered = render_run(run, project_name(root or ROOT))
     if validate:
-        checked = validate_manifests(
-            rendered.manifests, rendered.summary.kubernetes_version, rendered.istio_crds_version
-        )
+        kubernetes, istio = checked_versions(rendered)
+        checked = validate_manifests(rendered.manifests, kubernetes, istio)
         if checked.unchecked:
             print(f"note: {checked.unchecked}", file=sys.stderr)
         violations = checked.violations
@@ -41,7 +48,22 @@ def render_stack(stack: str, overrides: Mapping[str, str], validate: bool) -> Re
     return rendered
 
 
-def commit_of(ref: str, option: str, root: Path = ROOT) -> str:
+def checked_versions(rendered: Rendered) -> tuple[str, str]:
+    """The Kubernetes and Istio releases the objects are checked against: the stack's own, or
+    for another project, whose program installs neither, what this one installs by default."""
+    if rendered.summary.project == PROJECT:
+        return rendered.summary.kubernetes_version, rendered.istio_crds_version
+    defaults = project_file()["config"]
+    kubernetes, istio = (str(defaults[k]["default"]) for k in ("kubernetesVersion", "istioVersion"))
+    print(
+        f"note: checked against Kubernetes {kubernetes} and Istio {istio}, what bookinfo-mesh "
+        f"deploys by default: project {rendered.summary.project} installs neither",
+        file=sys.stderr,
+    )
+    return kubernetes, istio
+
+
+def commit_of(ref: str, option: str, root: Path | None = None) -> str:
     """The commit a git ref names in the project's repository; ToolError if it names none."""
     if not ref or ref.startswith("-"):
         # git would read it as an option: --output=FILE makes `git archive` truncate FILE.
@@ -50,7 +72,7 @@ def commit_of(ref: str, option: str, root: Path = ROOT) -> str:
         [
             "git",
             "-C",
-            str(root),
+            str(root or ROOT),
             "rev-parse",
             "--verify",
             "--quiet",
@@ -62,15 +84,34 @@ def commit_of(ref: str, option: str, root: Path = ROOT) -> str:
         check=False,
     )
     if result.returncode != 0:
-        raise ToolError(f"{option} {ref!r} names no commit in the repository at {root.name}/")
+        raise ToolError(
+            f"{option} {ref!r} names no commit in the repository at {(root or ROOT).name}/"
+        )
     return result.stdout.strip()
 
 
-def render_at(commit: str, stack: str, overrides: Mapping[str, str], root: Path = ROOT) -> Rendered:
-    """Render `stack` as it is at `commit` (a full hash), with that commit's own tools."""
+def _git_text(root: Path, *argv: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), *argv], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise ToolError(f"git {argv[0]} in {root}: {done.stderr.strip() or 'failed'}")
+    return done.stdout.strip()
+
+
+def render_at(
+    commit: str, stack: str, overrides: Mapping[str, str], root: Path | None = None
+) -> Rendered:
+    """Render `stack` of the project at `root` (this one if None) as it is at `commit` (a
+    full hash). In this repository, with that commit's own tools; in another one, with
+    these."""
+    where = root or ROOT
+    top = Path(_git_text(where, "rev-parse", "--show-toplevel"))
+    folder = _git_text(where, "rev-parse", "--show-prefix").rstrip("/")
+    own = top.resolve() == Path(_git_text(ROOT, "rev-parse", "--show-toplevel")).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
-            ["git", "-C", str(root), "archive", "--format=tar", commit, "--"],
+            ["git", "-C", str(top), "archive", "--format=tar", commit, "--"],
             capture_output=True,
             check=False,
         )
@@ -78,6 +119,12 @@ def render_at(commit: str, stack: str, overrides: Mapping[str, str], root: Path 
             raise ToolError(f"git archive {commit}: {archive.stderr.decode().strip()}")
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         sets = [f"--set={k}={v}" for k, v in overrides.items()]
+        # This project at an old commit is rendered without --project, which it may predate.
+        project = (
+            ([] if not folder else ["--project", folder])
+            if own
+            else ["--project", str(Path(tmp) / folder)]
+        )
         result = subprocess.run(
             [
                 sys.executable,
@@ -91,9 +138,10 @@ def render_at(commit: str, stack: str, overrides: Mapping[str, str], root: Path 
                 "--format",
                 "json",
                 "--no-validate",
+                *project,
                 *sets,
             ],
-            cwd=tmp,
+            cwd=tmp if own else ROOT,
             capture_output=True,
             text=True,
             check=False,

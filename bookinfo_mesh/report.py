@@ -13,6 +13,7 @@ from bookinfo_mesh.diff import StackDiff, short
 from bookinfo_mesh.mermaid import fenced, rendered_flowchart
 from bookinfo_mesh.render import Rendered
 from model.outcomes import cohort_label
+from stacks.config import PROJECT
 
 _OP_MARK = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 # Characters that would end a table cell, open HTML or an entity, or start Markdown markup
@@ -42,9 +43,13 @@ def _cells(*values: str) -> list[Text]:
 def print_render(rendered: Rendered, console: Console, written_to: str | None) -> None:
     summary = rendered.summary
     config = summary.config
+    where = (
+        f"({escape(config.get('aws:region', '?'))}), mode [bold]{escape(config['mode'])}[/]"
+        if "mode" in config
+        else f"of project [bold]{escape(summary.project)}[/]"
+    )
     console.print(
-        f"[bold]bookinfo-mesh[/] stack [bold]{escape(summary.stack)}[/] "
-        f"({escape(config.get('aws:region', '?'))}), mode [bold]{escape(config['mode'])}[/]: "
+        f"[bold]bookinfo-mesh[/] stack [bold]{escape(summary.stack)}[/] {where}: "
         f"{summary.resource_count} resources, {len(rendered.manifests)} Kubernetes objects"
     )
     for component, counts in summary.resources.items():
@@ -57,7 +62,7 @@ def print_render(rendered: Rendered, console: Console, written_to: str | None) -
             table.add_row(*_cells(type_, str(count)))
         console.print(table)
 
-    cohorts = list(summary.predicted_pages)
+    cohorts = list(next(iter(summary.routes.values()), {}))
     routes = Table(title="Routes per service and cohort", title_justify="left")
     routes.add_column("service")
     for cohort in cohorts:
@@ -66,12 +71,13 @@ def print_render(rendered: Rendered, console: Console, written_to: str | None) -
         routes.add_row(*_cells(service, *(str(by_cohort[c]) for c in cohorts)))
     console.print(routes)
 
-    pages = Table(title="Predicted /productpage", title_justify="left")
-    pages.add_column("cohort")
-    pages.add_column("sees")
-    for cohort, page in summary.predicted_pages.items():
-        pages.add_row(*_cells(cohort_label(cohort), page.summary))
-    console.print(pages)
+    if summary.predicted_pages:
+        pages = Table(title="Predicted /productpage", title_justify="left")
+        pages.add_column("cohort")
+        pages.add_column("sees")
+        for cohort, page in summary.predicted_pages.items():
+            pages.add_row(*_cells(cohort_label(cohort), page.summary))
+        console.print(pages)
     if written_to:
         console.print(Text(f"wrote {written_to}/resources.json, manifests.yaml, summary.json"))
 
@@ -129,12 +135,14 @@ def print_diff(diff: StackDiff, console: Console) -> None:
     for row in _route_rows(diff):
         routes.add_row(*_cells(*row))
     console.print(routes if routes.row_count else "Routes: unchanged")
-    pages = Table(title="Predicted /productpage", title_justify="left")
-    for column in ("cohort", "before", "after"):
-        pages.add_column(column)
-    for row in _page_rows(diff):
-        pages.add_row(*_cells(*row))
-    console.print(pages)
+    page_rows = _page_rows(diff)
+    if page_rows:
+        pages = Table(title="Predicted /productpage", title_justify="left")
+        for column in ("cohort", "before", "after"):
+            pages.add_column(column)
+        for row in page_rows:
+            pages.add_row(*_cells(*row))
+        console.print(pages)
 
 
 def diff_markdown(diff: StackDiff) -> str:
@@ -166,9 +174,12 @@ def diff_markdown(diff: StackDiff) -> str:
     if route_rows:
         lines += ["| service | cohort | before | after |", "|---|---|---|---|"]
         lines += ["| " + " | ".join(map(md, row)) + " |" for row in route_rows]
-    lines += ["", "#### Predicted /productpage", "| cohort | before | after |", "|---|---|---|"]
-    lines += ["| " + " | ".join(map(md, row)) + " |" for row in _page_rows(diff)]
-    lines += traffic_markdown(diff)
+    page_rows = _page_rows(diff)
+    if page_rows:
+        lines += ["", "#### Predicted /productpage", "| cohort | before | after |", "|---|---|---|"]
+        lines += ["| " + " | ".join(map(md, row)) + " |" for row in page_rows]
+    if diff.after.summary.project == PROJECT:  # the pictures are of Bookinfo's calls
+        lines += traffic_markdown(diff)
     return "\n".join(lines) + "\n"
 
 

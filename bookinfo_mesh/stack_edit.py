@@ -42,10 +42,10 @@ def _config_block(lines: list[str]) -> tuple[int, int, str]:
     return start, end, indent or "  "
 
 
-def _key_span(lines: list[str], key: str) -> tuple[int, int] | None:
+def _key_span(lines: list[str], key: str, project: str) -> tuple[int, int] | None:
     """Lines [i, j) that hold `key` (with or without namespace): its line and deeper ones."""
     start, end, indent = _config_block(lines)
-    names = {key, f"{PROJECT}:{key}"}
+    names = {key, f"{project}:{key}"}
     for i in range(start, end):
         match = _VALUE_LINE.fullmatch(lines[i])
         if match and match["key"] in names and lines[i].startswith(indent + match["key"]):
@@ -57,9 +57,15 @@ def _key_span(lines: list[str], key: str) -> tuple[int, int] | None:
 
 
 def set_key(
-    text: str, key: str, value: str | None, anchors: tuple[str, ...] = (), flow: bool = False
+    text: str,
+    key: str,
+    value: str | None,
+    anchors: tuple[str, ...] = (),
+    flow: bool = False,
+    project: str = PROJECT,
 ) -> str:
-    """`text` with `key` set to `value` (None: removed), every other line kept byte for byte.
+    """`text` with `project`'s `key` set to `value` (None: removed), every other line kept
+    byte for byte.
 
     A new key goes after the first of `anchors` the file has, else first in `config:`. With
     `flow`, `value` is JSON text written as YAML's flow mapping (an object), not a string.
@@ -72,16 +78,16 @@ def set_key(
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines.append("config:\n")
-    span = _key_span(lines, key)
+    span = _key_span(lines, key, project)
     eol = next((line[len(line.rstrip("\r\n")) :] for line in lines if line.endswith("\n")), "\n")
     if span is None:
         if value is None:
             return text
         start, _, indent = _config_block(lines)
-        spans = (_key_span(lines, anchor) for anchor in anchors if anchor != key)
+        spans = (_key_span(lines, anchor, project) for anchor in anchors if anchor != key)
         anchor = next((span for span in spans if span is not None), None)
         at = anchor[1] if anchor else start
-        lines.insert(at, f"{indent}{PROJECT}:{key}: {written}{eol}")
+        lines.insert(at, f"{indent}{project}:{key}: {written}{eol}")
         return "".join(lines)
     i, j = span
     if value is None:

@@ -54,12 +54,12 @@ def read_stack_text(path: Path) -> str:
         ) from None
 
 
-def project_values(text: str, name: str) -> dict[str, str]:
-    """The project's keys that a stack file's text sets (namespace removed), as Pulumi reads
+def project_values(text: str, name: str, project: str = PROJECT) -> dict[str, str]:
+    """`project`'s keys that a stack file's text sets (namespace removed), as Pulumi reads
     them: the strings the program gets."""
-    prefix = f"{PROJECT}:"
+    prefix = f"{project}:"
     try:
-        values = read_stack(text, name, PROJECT)
+        values = read_stack(text, name, project)
     except PulumiConfigError as error:
         raise StackFileError(str(error)) from None
     return {k.removeprefix(prefix): v.text for k, v in values.items() if k.startswith(prefix)}
@@ -125,9 +125,9 @@ def engine_config(
     return merged.values, list(merged.secrets)
 
 
-def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    """`--set key=value` arguments -> config overrides, keys without the project prefix."""
-    prefix = f"{project_name()}:"
+def parse_overrides(pairs: Sequence[str], root: Path | None = None) -> dict[str, str]:
+    """`--set key=value` arguments -> config overrides, keys without the project's prefix."""
+    prefix = f"{project_name(root or ROOT)}:"
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

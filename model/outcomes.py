@@ -22,6 +22,7 @@ RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book."
 # Cohort keys are identities, not names: a test user called "anonymous" is still a user.
 ANONYMOUS = "anonymous"
+EVERYONE = "everyone"  # the one cohort of a project whose cohorts are not Bookinfo's
 _USER_PREFIX = "user:"
 
 
@@ -31,8 +32,10 @@ def cohort_key(user: str | None) -> str:
 
 
 def cohort_label(key: str) -> str:
-    """How reports name a cohort: "not logged in" or "user <name>"."""
-    return "not logged in" if key == ANONYMOUS else f"user {key.removeprefix(_USER_PREFIX)}"
+    """How reports name a cohort: "not logged in", "user <name>" or "everyone"."""
+    if key == ANONYMOUS:
+        return "not logged in"
+    return f"user {key.removeprefix(_USER_PREFIX)}" if key.startswith(_USER_PREFIX) else key
 
 
 @dataclass(frozen=True)

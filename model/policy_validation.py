@@ -74,8 +74,11 @@ class PolicyError(ValueError):
 
     def __init__(self, problems: list[PolicyProblem]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid routing policy ({len(problems)} problems):\n{lines}")
+        if len(problems) == 1:
+            super().__init__(f"invalid routing policy: {problems[0]}")
+        else:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            super().__init__(f"invalid routing policy ({len(problems)} problems):\n{lines}")
 
 
 def _duration(

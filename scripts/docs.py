@@ -657,6 +657,19 @@ SAMPLES: Mapping[str, Callable[[], str]] = {
     "promote-service": lambda: command_output(
         "promote", "--stack", "dev", *SERVICE_STEP, "--dry-run"
     ),
+    "shop-render": lambda: output_in_empty_folder(
+        "render", "--project", str(ROOT / "examples" / "shop"), "--stack", "dev"
+    ),
+    "shop-promote": lambda: command_output(
+        "promote",
+        "--project",
+        str(ROOT / "examples" / "shop"),
+        "--service",
+        "web",
+        "--weights",
+        "v1=50,v2=50",
+        "--dry-run",
+    ),
     "routes-refused": lambda: command_output(
         "render", "--stack", "dev", "--set", f"routes={BAD_ROUTES}", exit_code=2, stream="stderr"
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 from hypothesis import settings
 
@@ -33,10 +34,10 @@ def _new_event_loop_in_child() -> None:
 os.register_at_fork(after_in_child=_new_event_loop_in_child)
 
 
-def _exec_main() -> None:
+def _exec_main(folder: Path) -> None:
     """__main__.py compiled and executed here rather than by runpy, whose frames are frozen
     modules without a file that mutmut's test-to-function tracking cannot resolve."""
-    program = engine.PROJECT_ROOT / "__main__.py"
+    program = folder / "__main__.py"
     code = compile(program.read_text(), str(program), "exec")
     exec(code, {"__name__": "__main__", "__file__": str(program), "__builtins__": __builtins__})
 

@@ -374,6 +374,7 @@ def test_files_are_sorted_indented_json_and_yaml_in_kubernetes_field_order() -> 
         "config": {"mode": "v3"},
         "outputs": {},
         "predictedPages": {},
+        "project": "bookinfo-mesh",
         "resourceCount": 1,
         "resources": {},
         "routes": {"reviews": {"anonymous": {"to": "v3 100 %"}}},

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from bookinfo_mesh.commands.arguments import add_stack_arguments
+from bookinfo_mesh.commands.arguments import add_project_argument, add_stack_arguments
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.errors import EXIT_OK, ToolError
 from bookinfo_mesh.outputs import check_output_file, write_file
@@ -21,7 +21,8 @@ STDOUT = "-"
 
 def run(args: argparse.Namespace, console: Console) -> int:
     check_stack_name(args.stack)
-    overrides = parse_overrides(args.set)
+    root = args.project
+    overrides = parse_overrides(args.set, root)
     if args.head is not None and args.base is None:
         raise ToolError("--head needs --base: it names the commit to compare to")
     markdown = None if args.markdown in (None, STDOUT) else Path(args.markdown)
@@ -30,17 +31,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if markdown is not None:
         check_output_file(markdown, "--markdown")  # before the slow part
     if args.base is not None:
-        base = commit_of(args.base, "--base")
-        head = commit_of(args.head, "--head") if args.head is not None else None
-        before = render_at(base, args.stack, overrides)
+        base = commit_of(args.base, "--base", root)
+        head = commit_of(args.head, "--head", root) if args.head is not None else None
+        before = render_at(base, args.stack, overrides, root)
         after = (
-            render_at(head, args.stack, overrides)
+            render_at(head, args.stack, overrides, root)
             if head
-            else render_stack(args.stack, overrides, validate=False)
+            else render_stack(args.stack, overrides, validate=False, root=root)
         )
     else:
-        before = render_stack(args.stack, {}, validate=False)
-        after = render_stack(args.stack, overrides, validate=True)
+        before = render_stack(args.stack, {}, validate=False, root=root)
+        after = render_stack(args.stack, overrides, validate=True, root=root)
     diff = diff_rendered(before, after)
     if args.markdown == STDOUT:
         print(diff_markdown(diff), end="")
@@ -59,6 +60,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "the config change to preview, against the stack's current config; with --base, "
         "applied to both sides (the stack at --base and at --head or the working tree)",
     )
+    add_project_argument(parser)
     parser.add_argument("--base", help="git ref to compare from (instead of current config)")
     parser.add_argument("--head", help="git ref to compare to (default: the working tree)")
     parser.add_argument(

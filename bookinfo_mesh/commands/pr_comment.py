@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from bookinfo_mesh.commands.arguments import add_project_argument
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.errors import EXIT_OK, ToolError
 from bookinfo_mesh.outputs import check_output_file, write_file
@@ -51,16 +52,16 @@ def changed_files(base: str, root: Path) -> list[str]:
     return [name for name in result.stdout.split("\0") if name]
 
 
-def comment_text(base: str, root: Path) -> str:
+def comment_text(base: str, root: Path | None = None) -> str:
     """MARKER, then the Markdown diff of each touched stack from `base` to the working tree."""
     commit = commit_of(base, "--base", root)
-    stacks = touched_stacks(changed_files(commit, root), stacks_in(root))
+    stacks = touched_stacks(changed_files(commit, root or ROOT), stacks_in(root))
     sections = [MARKER, "## Offline preview", ""]
     if not stacks:
         sections.append("This change touches no stack.\n")
     for stack in stacks:
         before = render_at(commit, stack, {}, root)
-        diff = diff_rendered(before, render_stack(stack, {}, validate=False))
+        diff = diff_rendered(before, render_stack(stack, {}, validate=False, root=root))
         sections.append(diff_markdown(diff))
     return "\n".join(sections)
 
@@ -68,7 +69,7 @@ def comment_text(base: str, root: Path) -> str:
 def run(args: argparse.Namespace, console: Console) -> int:
     out = Path(args.out)
     check_output_file(out, "--out")  # a bad place fails before the slow part
-    write_file(out, comment_text(args.base, ROOT), "--out")
+    write_file(out, comment_text(args.base, args.project), "--out")
     console.print(Text(f"wrote {out}"))
     return EXIT_OK
 
@@ -77,6 +78,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "pr-comment", help="the offline diff of every stack a change touches, as one comment"
     )
+    add_project_argument(parser)
     parser.add_argument("--base", required=True, help="git ref the pull request merges into")
     parser.add_argument("--out", required=True, help="Markdown file to write")
     parser.set_defaults(run=run)

@@ -8,20 +8,23 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bookinfo_mesh.commands.arguments import add_project_argument
 from bookinfo_mesh.errors import EXIT_OK
 from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.promotion import (
     PREVIOUS,
+    ProjectPromotion,
     PromoteError,
     Promotion,
     parse_weights,
     plan_istio_promotion,
+    plan_project_promotion,
     plan_promotion,
     plan_service_promotion,
 )
 from bookinfo_mesh.render import RouteCell, cohort_routes
 from model.control_plane import ControlPlane
-from model.outcomes import cohort_label, predict_page
+from model.outcomes import EVERYONE, cohort_label, predict_page
 from model.routing import MODES
 from model.serving import program_serving
 from stacks.config import StackConfig
@@ -110,8 +113,34 @@ def _istio_step_words(before: ControlPlane, after: ControlPlane) -> str:
     return f"canary {after.canary.name} at stage {after.stage.value}"
 
 
+def print_project_promotion(promotion: ProjectPromotion, console: Console, written: bool) -> None:
+    """Another project's routes before and after, for a request that carries nothing."""
+    before, after = promotion.before.summary.routes, promotion.after.summary.routes
+    table = Table(title="Routes per service (everyone)", title_justify="left")
+    for column in ("", "service", "before", "after"):
+        table.add_column(column)
+    stepped = []
+    for service, cells in after.items():
+        old = str(before.get(service, {}).get(EVERYONE, "-"))
+        new = str(cells[EVERYONE])
+        if old != new:
+            stepped.append(service)
+        table.add_row("*" if old != new else "", service, old, new)
+    console.print(table)
+    name = promotion.path.name
+    change = f"routes of {', '.join(stepped) or 'no service'} stepped"
+    if promotion.old_text == promotion.new_text:
+        console.print(Text(f"{name} already says this; unchanged"))
+    elif written:
+        console.print(Text(f"wrote {name}: {change}; commit it and open a pull request"))
+    else:
+        console.print(Text(f"{name} not written (--dry-run): {change}"))
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     weights = parse_weights(args.weights) if args.weights is not None else None
+    if args.project is not None:
+        return _run_in_project(args, weights, console)
     if args.istio is not None and (
         args.to is not None or weights is not None or args.service is not None
     ):
@@ -129,6 +158,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
         write_file(promotion.path, promotion.new_text, "--stack")
     show = print_istio_promotion if args.istio is not None else print_promotion
     show(promotion, console, written=write)
+    return EXIT_OK
+
+
+def _run_in_project(
+    args: argparse.Namespace, weights: dict[str, int] | None, console: Console
+) -> int:
+    """promote in another project: only --service, since the modes and --istio are this
+    project's."""
+    if args.service is None or args.istio is not None:
+        raise PromoteError(
+            f"--project {args.project.name}: promote steps one service there: --service S "
+            "--weights ... (or --to previous); the modes and --istio are bookinfo-mesh's"
+        )
+    promotion = plan_project_promotion(args.stack, args.service, args.to, weights, args.project)
+    write = not args.dry_run and promotion.new_text != promotion.old_text
+    if write:
+        write_file(promotion.path, promotion.new_text, "--stack")
+    print_project_promotion(promotion, console, written=write)
     return EXIT_OK
 
 
@@ -162,4 +209,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="show the change, do not write the file"
     )
+    add_project_argument(parser)
     parser.set_defaults(run=run)

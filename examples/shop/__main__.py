@@ -6,7 +6,8 @@
 - payments: a 3 s timeout, and 3 retries on connection failures.
 
 `pulumi up` registers one DestinationRule and one VirtualService per service; the predicted
-shares per cohort are exported.
+shares per cohort are exported. The stack's `routes` key changes the rules per service, in
+VirtualService's field names (bookinfo-mesh's docs/routing.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from model.http_policy import (
     ServiceRoutes,
     StringMatch,
 )
+from model.policy_config import apply_routes, read_routes
+from model.policy_validation import PolicyError
 from model.predictions import Cohort, predict
 
 NAMESPACE = "shop"
@@ -68,13 +71,25 @@ def shop_policy() -> tuple[ServiceRoutes, ...]:
     )
 
 
+def configured_policy(routes: object) -> tuple[ServiceRoutes, ...]:
+    """shop_policy() with the stack's `routes` key applied, as bookinfo-mesh's own stacks take
+    it: `promote --project examples/shop --service web --weights v1=50,v2=50` writes it."""
+    policy = shop_policy()
+    changes, problems = read_routes(routes, tuple(r.service.name for r in policy))
+    if problems:
+        raise PolicyError(problems)
+    return apply_routes(policy, changes)
+
+
 def main() -> None:
-    kubeconfig = pulumi.Config().get("kubeconfig") or None
+    config = pulumi.Config()
+    kubeconfig = config.get("kubeconfig") or None
     provider = k8s.Provider("cluster", kubeconfig=kubeconfig)
+    routes = configured_policy(config.get_object("routes") or {})
     policy = TrafficPolicy(
-        "shop", TrafficPolicyArgs(routes=shop_policy()), pulumi.ResourceOptions(provider=provider)
+        "shop", TrafficPolicyArgs(routes=routes), pulumi.ResourceOptions(provider=provider)
     )
-    predicted = predict(shop_policy(), COHORTS, entry="web", calls=CALLS)
+    predicted = predict(routes, COHORTS, entry="web", calls=CALLS)
     pulumi.export("routes", policy.routes)
     pulumi.export(
         "predicted",
