@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from model.outcomes import REVIEWS_RATINGS_TIMEOUT_S, cohort_key, cohort_label
+from model.http_policy import Request, first_rule
+from model.outcomes import EVERYONE, REVIEWS_RATINGS_TIMEOUT_S, cohort_key, cohort_label
 from model.policy_manifests import routes_of
 from model.routing import RouteTable, describe_rule, rule_for
 
@@ -88,10 +89,36 @@ def traffic_flowchart(table: RouteTable, test_user: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rendered_flowchart(manifests: Sequence[Mapping[str, Any]], test_user: str) -> str:
-    """The flowchart of a render: routes read back from its VirtualServices, as render does."""
+def services_flowchart(table: RouteTable) -> str:
+    """Each service -> the subsets a request that carries nothing reaches, with weights and
+    faults: the picture for a project whose calls and cohorts the tools do not know."""
+    lines = ["flowchart LR", f"  subgraph everyone[{escape_label(EVERYONE)}]"]
+    for index, (service, rules) in enumerate(table.items()):
+        lines.append(f"    s{index}([{escape_label(service)}])")
+        rule = first_rule(rules, Request())
+        if rule is None:
+            lines.append(f"    s{index} --> s{index}none[{escape_label('no rule: 404')}]")
+            continue
+        described = describe_rule(rule)
+        fault = described.get("fault")
+        to: dict[str, int] = described["to"]  # type: ignore[assignment]
+        for number, (subset, weight) in enumerate(to.items()):
+            parts = ([f"{weight} %"] if weight < 100 else []) + (
+                [f"fault: {fault}"] if fault else []
+            )
+            arrow = "-.->" if fault else "-->"
+            label = f"|{escape_label(', '.join(parts))}|" if parts else ""
+            target = f"s{index}n{number}[{escape_label(f'{service} {subset}')}]"
+            lines.append(f"    s{index} {arrow}{label} {target}")
+    lines.append("  end")
+    return "\n".join(lines) + "\n"
+
+
+def rendered_flowchart(manifests: Sequence[Mapping[str, Any]], test_user: str | None) -> str:
+    """The flowchart of a render: routes read back from its VirtualServices, as render does;
+    Bookinfo's cohorts and calls where there is a test user, else services_flowchart."""
     table = routes_of([m for m in manifests if m.get("kind") == "VirtualService"])
-    return traffic_flowchart(table, test_user)
+    return traffic_flowchart(table, test_user) if test_user else services_flowchart(table)
 
 
 def fenced(chart: str) -> str:

@@ -119,8 +119,9 @@ class Summary(_Record):
         return self.config["kubernetesVersion"]
 
     @property
-    def test_user(self) -> str:
-        return self.config["testUser"]
+    def test_user(self) -> str | None:
+        """Bookinfo's test user; None for another project, whose cohorts are not Bookinfo's."""
+        return self.config["testUser"] if self.project == PROJECT else None
 
 
 @dataclass(frozen=True)

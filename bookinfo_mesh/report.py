@@ -13,7 +13,6 @@ from bookinfo_mesh.diff import StackDiff, short
 from bookinfo_mesh.mermaid import fenced, rendered_flowchart
 from bookinfo_mesh.render import Rendered
 from model.outcomes import cohort_label
-from stacks.config import PROJECT
 
 _OP_MARK = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 # Characters that would end a table cell, open HTML or an entity, or start Markdown markup
@@ -178,8 +177,7 @@ def diff_markdown(diff: StackDiff) -> str:
     if page_rows:
         lines += ["", "#### Predicted /productpage", "| cohort | before | after |", "|---|---|---|"]
         lines += ["| " + " | ".join(map(md, row)) + " |" for row in page_rows]
-    if diff.after.summary.project == PROJECT:  # the pictures are of Bookinfo's calls
-        lines += traffic_markdown(diff)
+    lines += traffic_markdown(diff)
     return "\n".join(lines) + "\n"
 
 

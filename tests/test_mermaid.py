@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bookinfo_mesh.commands.pr_comment import touched_stacks
-from bookinfo_mesh.mermaid import escape_label, traffic_flowchart
+from bookinfo_mesh.mermaid import escape_label, services_flowchart, traffic_flowchart
 from bookinfo_mesh.stack_files import load_engine_config
+from model.http_policy import Abort, Destination, HttpRule, RequestMatch, StringMatch
 from model.routing import Mode, TrafficSettings, route_table
 from stacks.config import PROJECT, parse_stack_config
 from tests.programs import shared_render
@@ -96,3 +97,17 @@ def test_the_pr_comment_draws_the_traffic_before_and_after() -> None:
     assert text.count("```mermaid") == 2, f"expected two pictures:\n{text}"
     old, new = text.split("#### Traffic after")
     assert "fault" not in old.split("#### Traffic before")[1] and "fault: delay" in new, text
+
+
+def test_another_projects_services_each_get_their_subsets_for_everyone() -> None:
+    testers = RequestMatch(headers={"x-tester": StringMatch("exact", "yes")})
+    table = {
+        "web": (HttpRule((Destination("v1", 90), Destination("v2", 10))),),
+        "cart": (HttpRule((Destination("v1"),), fault=Abort(503, 5.0)),),
+        "beta": (HttpRule((Destination("v2"),), matches=(testers,)),),
+    }
+    chart = services_flowchart(table)
+    assert chart.startswith('flowchart LR\n  subgraph everyone["everyone"]\n')
+    assert '    s0 -->|"90 %"| s0n0["web v1"]\n    s0 -->|"10 %"| s0n1["web v2"]\n' in chart
+    assert '    s1 -.->|"fault: abort 503 (5 %)"| s1n0["cart v1"]\n' in chart
+    assert '    s2 --> s2none["no rule: 404"]\n' in chart, "only testers reach beta"

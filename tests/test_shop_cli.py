@@ -105,7 +105,8 @@ def test_promote_steps_one_service_then_diff_and_pr_comment_show_it(
     assert code == EXIT_OK, err
     text = comment.read_text()
     assert "| web | everyone | v1 90 %, v2 10 % | v1 50 %, v2 50 % |" in text, text
-    assert "mermaid" not in text and "productpage" not in text, "Bookinfo's pictures and page"
+    assert "productpage" not in text, "Bookinfo's page and calls are not the shop's"
+    assert 's2 -->|"50 %"| s2n0["web v1"]' in text, text
 
     argv = ["promote", "--project", str(shop_repo), "--service", "web", "--to", "previous"]
     code, out, err = run(argv, capsys)
