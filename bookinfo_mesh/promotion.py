@@ -167,7 +167,7 @@ def service_target(
     rules = table.get(service)
     if rules is None:
         raise PromoteError(
-            f"--service {service!r} is not routed here; services: {', '.join(table)}"
+            f"--service {service!r} is not routed here; services: {', '.join(table) or 'none'}"
         )
     catch_all = next((i for i in reversed(range(len(rules))) if not rules[i].matches), None)
     if catch_all is None:

@@ -102,7 +102,7 @@ def existing_stack_file(stack: str, root: Path | None = None) -> Path:
     if not path.is_file():
         raise StackFileError(
             f"no stack {stack!r}: there is no {path.name} (stacks here: "
-            f"{', '.join(stacks_in(root))}); create it with `pulumi stack init {stack}`"
+            f"{', '.join(stacks_in(root)) or 'none'}); create it with `pulumi stack init {stack}`"
         )
     return path
 
