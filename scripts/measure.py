@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/measure.py suite        # a fresh clone's `make test`
     .venv/bin/python scripts/measure.py tools-cold   # every tool built with empty Go caches
+    .venv/bin/python scripts/measure.py tools-cached # `make tools` once they are cached
 
 `suite` clones the committed HEAD into a temporary folder and times `make test` there, as CI
 runs it (uv's package cache and the machine's tool cache as they are). The docs' blocks of
@@ -105,6 +106,20 @@ def measure_tools_cold() -> dict[str, Any]:
     return {"seconds": round(seconds, 1), "tools": tools, **sizes}
 
 
+def measure_tools_cached(runs: int = 5) -> dict[str, Any]:
+    """`scripts/tools.py ensure` as every later `make test` runs it: the median of `runs`."""
+    took = []
+    for _ in range(runs):
+        start = time.monotonic()
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "tools.py"), "ensure"],
+            check=True,
+            capture_output=True,
+        )
+        took.append(time.monotonic() - start)
+    return {"median_seconds": round(sorted(took)[runs // 2], 2), "runs": runs}
+
+
 def _size(folder: Path) -> int:
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     return round(total / 2**20)
@@ -112,9 +127,14 @@ def _size(folder: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("suite", "tools-cold"))
+    measures = {
+        "suite": measure_suite,
+        "tools-cold": measure_tools_cold,
+        "tools-cached": measure_tools_cached,
+    }
+    parser.add_argument("what", choices=tuple(measures))
     args = parser.parse_args()
-    figures = measure_suite() if args.what == "suite" else measure_tools_cold()
+    figures = measures[args.what]()
     record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     record[args.what] = {
         **figures,
