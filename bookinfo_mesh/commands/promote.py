@@ -65,7 +65,12 @@ def print_promotion(promotion: Promotion, console: Console, written: bool) -> No
     ]
     if promotion.before.mode == promotion.after.mode and stepped:
         change = f"routes of {', '.join(stepped)} stepped"
-    if promotion.old_text == promotion.new_text:
+    _print_outcome(console, name, promotion.new_text != promotion.old_text, written, change)
+
+
+def _print_outcome(console: Console, name: str, changed: bool, written: bool, change: str) -> None:
+    """A traffic step's last line: unchanged, written (and what next), or not written."""
+    if not changed:
         console.print(Text(f"{name} already says this; unchanged"))
     elif written:
         console.print(Text(f"wrote {name}: {change}; commit it and open a pull request"))
@@ -127,14 +132,9 @@ def print_project_promotion(promotion: ProjectPromotion, console: Console, writt
             stepped.append(service)
         table.add_row("*" if old != new else "", service, old, new)
     console.print(table)
-    name = promotion.path.name
     change = f"routes of {', '.join(stepped) or 'no service'} stepped"
-    if promotion.old_text == promotion.new_text:
-        console.print(Text(f"{name} already says this; unchanged"))
-    elif written:
-        console.print(Text(f"wrote {name}: {change}; commit it and open a pull request"))
-    else:
-        console.print(Text(f"{name} not written (--dry-run): {change}"))
+    changed = promotion.new_text != promotion.old_text
+    _print_outcome(console, promotion.path.name, changed, written, change)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
