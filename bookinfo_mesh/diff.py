@@ -13,35 +13,41 @@ from bookinfo_mesh.render import Rendered, ResourceRecord
 # Input paths whose change makes the provider replace (delete and create) the resource: the
 # one table of them, for every resource type the program registers (a type with no entry
 # updates in place whatever changes). A path matches itself and everything below it.
-# - aws:*: the ForceNew arguments of terraform-provider-aws (v6), which pulumi-aws bridges.
-#   In place, so absent: aws_internet_gateway.vpc_id (detach, attach), aws_vpc's DNS
-#   flags, aws_subnet.map_public_ip_on_launch, aws_route_table.route, the route table of
-#   an association, aws_iam_role.assume_role_policy, aws_kms_key's rotation and
-#   description, aws_eks_addon's version and conflict settings.
-# - eks:index:*: pulumi-eks components, replaced when the AWS resource they wrap is.
-#   aws_eks_cluster replaces on name; its subnets and security groups update in place
-#   (UpdateClusterConfig, since terraform-provider-aws 5.25), but only within its VPC: a
-#   new vpcId replaces the cluster's security groups and leaves a cluster that AWS cannot
-#   move, so a replacement is what it takes, though `pulumi preview` shows an update.
-#   aws_eks_node_group replaces on everything listed; version and scaling update.
-# - kubernetes:*: pulumi-kubernetes's replace-on-change fields.
-# `pulumi preview` stays the final word.
+# tests/data/force_new_sources.json records where each entry was read, and
+# tests/test_force_new.py holds the table to it:
+# - aws:*: the ForceNew arguments of terraform-provider-aws (v6), which pulumi-aws bridges,
+#   and `region`, which replaces a regional resource when it changes.
+# - eks:index:*: pulumi-eks components, replaced when the AWS resource they wrap is, through
+#   the inputs that reach it. One deliberate addition: a new vpcId replaces the cluster's
+#   security groups and leaves a cluster that AWS cannot move, so a replacement is what it
+#   takes, though `pulumi preview` shows an update.
+# - kubernetes:*: pulumi-kubernetes's force-new properties.
+# Conditional replacements (a CustomizeDiff that replaces for some changes only) are not
+# predicted. `pulumi preview` stays the final word.
+REGION = "region"
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
-    "kubernetes:*": ("apiVersion", "kind", "metadata.name", "metadata.namespace"),
+    "kubernetes:*": ("metadata.name", "metadata.namespace"),
     "kubernetes:apps/v1:Deployment": ("spec.selector",),
     "kubernetes:core/v1:Service": ("spec.clusterIP",),
     "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
-    "aws:ec2/vpc:Vpc": ("cidrBlock", "ipv4IpamPoolId"),
+    "kubernetes:storage.k8s.io/v1:StorageClass": ("parameters", "provisioner"),
+    "aws:ec2/vpc:Vpc": ("cidrBlock", "ipv4IpamPoolId", "ipv4NetmaskLength", REGION),
     "aws:ec2/subnet:Subnet": (
         "cidrBlock",
         "availabilityZone",
         "availabilityZoneId",
         "vpcId",
+        "ipv4IpamPoolId",
+        "ipv4NetmaskLength",
+        "ipv6IpamPoolId",
+        "ipv6NetmaskLength",
         "ipv6Native",
         "outpostArn",
+        REGION,
     ),
-    "aws:ec2/routeTable:RouteTable": ("vpcId",),
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId", "gatewayId"),
+    "aws:ec2/internetGateway:InternetGateway": (REGION,),
+    "aws:ec2/routeTable:RouteTable": ("vpcId", REGION),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId", "gatewayId", REGION),
     "aws:ec2/natGateway:NatGateway": (
         "subnetId",
         "allocationId",
@@ -49,27 +55,43 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "privateIp",
         "vpcId",
         "availabilityMode",
+        REGION,
     ),
     "aws:ec2/eip:Eip": (
         "domain",
         "address",
-        "customerOwnedIpv4Pool",
         "ipamPoolId",
         "networkBorderGroup",
         "publicIpv4Pool",
+        REGION,
     ),
-    "aws:ec2/launchTemplate:LaunchTemplate": ("name", "namePrefix"),
-    "aws:eks/addon:Addon": ("addonName", "clusterName"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("name", "namePrefix", REGION),
+    "aws:eks/addon:Addon": ("addonName", "clusterName", "namespaceConfig", REGION),
     "aws:iam/role:Role": ("name", "namePrefix", "path"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
-    "aws:kms/key:Key": ("customerMasterKeySpec", "keyUsage", "multiRegion"),
-    "eks:index:Cluster": ("name", "vpcId"),
+    "aws:kms/key:Key": (
+        "customerMasterKeySpec",
+        "customKeyStoreId",
+        "keyUsage",
+        "multiRegion",
+        "xksKeyId",
+        REGION,
+    ),
+    "eks:index:Cluster": (
+        "name",
+        "serviceRole",
+        "ipFamily",
+        "kubernetesServiceIpAddressRange",
+        "vpcId",
+    ),
     "eks:index:ManagedNodeGroup": (
         "cluster",
         "clusterName",
         "subnetIds",
         "instanceTypes",
         "amiType",
+        "operatingSystem",
+        "gpu",
         "nodeRole",
         "nodeRoleArn",
         "nodeGroupName",
@@ -79,6 +101,15 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "remoteAccess",
         "launchTemplate.id",
         "launchTemplate.name",
+        # Each makes the component build a launch template of its own: a new launchTemplate.id.
+        "amiId",
+        "userData",
+        "kubeletExtraArgs",
+        "bootstrapExtraArgs",
+        "bottlerocketSettings",
+        "nodeadmExtraOptions",
+        "enableIMDSv2",
+        "enableEfaSupport",
     ),
 }
 
