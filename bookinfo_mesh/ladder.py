@@ -29,6 +29,7 @@ from bookinfo_mesh.errors import (
     EXIT_OK,
     ToolError,
 )
+from bookinfo_mesh.git import git
 from bookinfo_mesh.metrics import GateReport, Target, Verdict, VersionStats
 from bookinfo_mesh.outputs import write_file
 from bookinfo_mesh.prometheus import run_gate
@@ -199,12 +200,7 @@ class StackRig:
         self.start_text = read_stack_text(self.path)
 
     def _git(self, *argv: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(self.root), *argv], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise LadderError(f"git {argv[0]}: {done.stderr.strip() or 'failed'}")
-        return done.stdout.strip()
+        return git(self.root, *argv, error=LadderError).strip()
 
     def _commit(self, text: str, message: str) -> None:
         if text == read_stack_text(self.path):

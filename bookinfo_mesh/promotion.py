@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bookinfo_mesh.errors import ToolError
+from bookinfo_mesh.git import git
 from bookinfo_mesh.pulumi_config import BOM
 from bookinfo_mesh.pulumi_yaml import go_json
 from bookinfo_mesh.render import Rendered
@@ -85,12 +85,7 @@ def parse_weights(text: str) -> dict[str, int]:
 
 
 def _git(root: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise PromoteError(f"git {args[0]}: {result.stderr.strip() or 'failed'}")
-    return result.stdout
+    return git(root, *args, error=PromoteError)
 
 
 def previous_values(

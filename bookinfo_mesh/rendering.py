@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bookinfo_mesh.engine import run_program
 from bookinfo_mesh.errors import EXIT_FAILED, ToolError
+from bookinfo_mesh.git import git
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.schemas import validate_manifests
 from stacks.config import PROJECT, ConfigError
@@ -91,12 +92,7 @@ def commit_of(ref: str, option: str, root: Path | None = None) -> str:
 
 
 def _git_text(root: Path, *argv: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), *argv], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise ToolError(f"git {argv[0]} in {root}: {done.stderr.strip() or 'failed'}")
-    return done.stdout.strip()
+    return git(root, *argv, where=f" in {root}").strip()
 
 
 def render_at(
