@@ -143,7 +143,7 @@ def injected_pods(stack: Stack, deployments: list[dict[str, Any]], scratch: Path
     )  # fmt: skip
     assert result.code == 0, result.output
     pods = []
-    for deployment in yaml.safe_load_all(result.stdout):
+    for deployment in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader):
         if not isinstance(deployment, dict):
             continue
         template = deployment["spec"]["template"]

@@ -119,7 +119,7 @@ def helm_template(
             check=False,
         )
     assert done.returncode == 0, f"helm template {release['name']}: {done.stderr}"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return [doc for doc in yaml.load_all(done.stdout, Loader=yaml.CSafeLoader) if doc]
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def istioctl(minor: str, *args: str, objects: Iterable[dict[str, Any]] = ()) -> 
     """istioctl of `minor`; `{file}` in `args` is `objects` written as one YAML file."""
     with tempfile.TemporaryDirectory() as scratch:
         file = Path(scratch) / "objects.yaml"
-        file.write_text(yaml.safe_dump_all(list(objects), sort_keys=False))
+        file.write_text(yaml.dump_all(list(objects), Dumper=yaml.CSafeDumper, sort_keys=False))
         command = [str(tool(f"istioctl-{minor}")), *(a.replace("{file}", str(file)) for a in args)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     shown = str(file)
