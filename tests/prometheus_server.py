@@ -26,7 +26,7 @@ import pytest
 from tests.metrics_double import METRICS_PATH
 
 READY_TIMEOUT_S = 30.0
-SCRAPE_INTERVAL = "1s"
+SCRAPE_INTERVAL = "500ms"
 
 
 def prometheus_binary(name: str = "prometheus") -> str:
@@ -80,7 +80,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 def prometheus(
     targets: Sequence[str] = (), storage: Path | None = None, retention: str = "15d"
 ) -> Iterator[str]:
-    """A Prometheus scraping `targets` (host:port) every second, or serving the TSDB blocks
+    """A Prometheus scraping `targets` (host:port) every SCRAPE_INTERVAL, or serving the TSDB blocks
     in `storage`; its base URL while the block runs."""
     binary = prometheus_binary()
     with tempfile.TemporaryDirectory(prefix="prometheus-") as folder:

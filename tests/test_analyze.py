@@ -38,9 +38,9 @@ from stacks.project import ROOT
 from tests.metrics_double import MeshTraffic, Service, Version, serve
 from tests.prometheus_server import prometheus, wait_for_scrapes
 
-WINDOW = "3s"
-WAIT_S = 4.2  # the window, and a scrape for it to start after the step
-RATE = 6000.0  # requests per second per service: at 10 %, 1800 canary requests a window
+WINDOW = "2s"
+WAIT_S = 2.5  # the window, and a scrape for it to start after the step
+RATE = 6000.0  # requests per second per service: at 10 %, 1200 canary requests a window
 SCRAPES = 5  # before the first query: the window full, and then some
 # One Prometheus for the module: it takes 5 s to start scraping (its discovery manager sends
 # targets at most every 5 s), so the tests share it, each service a case of its own.
