@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -172,6 +173,9 @@ def _declaration(project_name: str, key: Any, spec: Any) -> Declaration:
     return declaration
 
 
+# Parsed once per text: a run of the program reads both files, and YAML parsing in Python
+# was a seventh of a run.
+@lru_cache(maxsize=32)
 def read_project(text: str) -> PulumiProject:
     """Pulumi.yaml's name and `config:` declarations; PulumiConfigError where Pulumi refuses."""
     document = _document(text, "Pulumi.yaml")
@@ -228,16 +232,21 @@ def read_stack(text: str, name: str, project_name: str) -> dict[str, StackValue]
     A key written both bare and with the project's namespace is refused: Pulumi keeps one of
     the two at random (it walks a Go map), so the file means nothing certain.
     """
+    return dict(_stack_values(text, name, project_name))
+
+
+@lru_cache(maxsize=32)
+def _stack_values(text: str, name: str, project_name: str) -> tuple[tuple[str, StackValue], ...]:
     document = _document(text, name)
     if document is None:
-        return {}
+        return ()
     if not isinstance(document, dict):
         raise PulumiConfigError(
             f"{name} must be a mapping with a `config:` key, not a {type(document).__name__}"
         )
     config = document.get("config")
     if config is None:
-        return {}
+        return ()
     if not isinstance(config, dict):
         raise PulumiConfigError(
             f"{name}: `config:` must map keys to values, not be a {type(config).__name__}"
@@ -262,7 +271,7 @@ def read_stack(text: str, name: str, project_name: str) -> dict[str, StackValue]
             values[full] = stack_value(value)
         except PulumiYamlError as error:
             raise PulumiConfigError(f"{name}: {key}: {error}") from None
-    return values
+    return tuple(values.items())
 
 
 def override_value(project: PulumiProject, key: str, text: str) -> StackValue:

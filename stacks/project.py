@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ def project_file(root: Path = ROOT) -> dict[str, Any]:
     return yaml.safe_load((root / "Pulumi.yaml").read_text())
 
 
+@lru_cache(maxsize=8)
+def _name_in(text: str) -> str:
+    return str(yaml.safe_load(text)["name"])
+
+
 def project_name(root: Path = ROOT) -> str:
     """The project name, which prefixes every config key of the project's namespace."""
-    return str(project_file(root)["name"])
+    return _name_in((root / "Pulumi.yaml").read_text())
