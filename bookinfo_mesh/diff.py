@@ -185,6 +185,8 @@ def _path(parts: list[Any]) -> str:
 
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldChange, ...]:
     """Differences between two input dicts, each at the deepest path where they differ."""
+    if before == after:
+        return ()  # most resources of two renders: no need to walk them
     # Imported on use: deepdiff is the slowest import of the CLI and render never needs it.
     from deepdiff import DeepDiff
     from deepdiff.helper import notpresent
