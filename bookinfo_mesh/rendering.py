@@ -13,6 +13,7 @@ from bookinfo_mesh.errors import EXIT_FAILED, ToolError
 from bookinfo_mesh.git import git
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.schemas import validate_manifests
+from bookinfo_mesh.stack_files import stack_file
 from stacks.config import PROJECT, ConfigError
 from stacks.project import ROOT, project_file, project_name
 
@@ -100,10 +101,19 @@ def render_at(
 ) -> Rendered:
     """Render `stack` of the project at `root` (this one if None) as it is at `commit` (a
     full hash). In this repository, with that commit's own tools; in another one, with
-    these."""
+    these. Where the commit's files are the checkout's but for the stack file (a promotion's
+    base), the program here is the commit's program, and it renders here, with the commit's
+    stack file."""
     where = root or ROOT
     top = Path(_git_text(where, "rev-parse", "--show-toplevel"))
     folder = _git_text(where, "rev-parse", "--show-prefix").rstrip("/")
+    stack_path = f"{folder}/{stack_file(stack).name}".lstrip("/")
+    stack_text = _text_if_only_it_differs(top, commit, stack_path)
+    if stack_text is not None:
+        try:
+            return render_stack(stack, overrides, False, root, stack_text)
+        except ToolError as error:
+            raise _failed_at(commit, error.exit_code, f"error: {error}") from None
     own = top.resolve() == Path(_git_text(ROOT, "rev-parse", "--show-toplevel")).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
@@ -143,9 +153,37 @@ def render_at(
             check=False,
         )
         if result.returncode != 0:
-            raise ToolError(
-                f"render at {commit[:12]} failed (exit {result.returncode}):\n"
-                f"{result.stderr.strip()}",
-                result.returncode,
-            )
+            raise _failed_at(commit, result.returncode, result.stderr.strip())
         return Rendered.read(Path(tmp) / "out", f"the render at {commit[:12]}")
+
+
+def _failed_at(commit: str, exit_code: int, stderr: str) -> ToolError:
+    return ToolError(f"render at {commit[:12]} failed (exit {exit_code}):\n{stderr}", exit_code)
+
+
+def _text_if_only_it_differs(top: Path, commit: str, stack_path: str) -> str | None:
+    """The stack file's text at `commit` if every other file of the repository at `top` is
+    as `commit` has it (nothing changed, nothing untracked, no attribute that makes git
+    archive rewrite a file); None where a render must run the commit's own copy."""
+    changed = subprocess.run(
+        ["git", "-C", str(top), "diff", "--quiet", commit, "--", ".", f":(exclude){stack_path}"],
+        capture_output=True,
+        check=False,
+    )
+    if changed.returncode != 0:
+        return None
+    untracked = _git_text(top, "ls-files", "--others", "--exclude-standard", "--", ".")
+    attributes = _git_text(top, "ls-files", "--", ":(glob)**/.gitattributes")
+    if untracked or attributes:
+        return None
+    shown = subprocess.run(
+        ["git", "-C", str(top), "show", f"{commit}:{stack_path}"],
+        capture_output=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        return None  # no such stack at the commit: its own render says so
+    try:
+        return shown.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # its own render reads it and says what is wrong

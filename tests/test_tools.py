@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bookinfo_mesh import stack_files
+from bookinfo_mesh import rendering, stack_files
 from bookinfo_mesh.cli import main
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.errors import EXIT_BAD_INPUT as EXIT_BAD_CONFIG
@@ -337,3 +337,30 @@ def test_a_render_that_fails_at_a_ref_fails_the_diff_with_its_own_code_and_messa
     assert 'bookinfo-mesh:mode = "nonsense": must be one of' in done.stderr, done.stderr
     assert comment.read_text() == "the comment of an earlier run\n", "a failed run wrote"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["comment.md", "repo"], "a stray file"
+
+
+def test_a_commit_differing_only_in_its_stack_file_renders_here_as_its_own_copy_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A promotion's base (the checkout but for the stack file) renders in this process; with
+    anything else different (an untracked file will do), in an archived copy of the commit.
+    Both are the same render."""
+    stack = (ROOT / "Pulumi.dev.yaml").read_text().replace("mode: all-v1", "mode: v3")
+    repo = tmp_path / "repo"
+    edited, _ = commit_copy(repo, {"Pulumi.dev.yaml": stack})
+    pythons: list[list[str]] = []
+    real_run = rendering.subprocess.run
+
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        if argv[0] == sys.executable:
+            pythons.append(argv)
+        return real_run(argv, **kwargs)
+
+    monkeypatch.setattr(rendering.subprocess, "run", run)
+    here = rendering.render_at(edited, "dev", {}, repo)
+    assert pythons == [], "the commit's program is the checkout's: no copy was needed"
+    (repo / "notes.txt").write_text("untracked\n")
+    in_its_copy = rendering.render_at(edited, "dev", {}, repo)
+    assert len(pythons) == 1, "an untracked file might be the program's: the commit's own copy"
+    assert here.summary.config["mode"] == "v3"
+    assert here == in_its_copy
