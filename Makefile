@@ -49,8 +49,11 @@ workflows: deps
 renovate: deps
 	$(BIN)/python scripts/check_renovate.py
 
+# Bytecode is kept (under .venv, out of the checkout) even where PYTHONDONTWRITEBYTECODE is
+# set: each worker and each CLI subprocess of the suite would compile the same SDKs again.
 test: lint workflows renovate tools
-	$(BIN)/pytest -q -n auto --dist loadgroup
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache \
+		$(BIN)/pytest -q -n auto --dist loadgroup
 
 # Rewrites every output sample in README.md and docs/ from the command it shows.
 docs: deps
