@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ def test_every_mode_is_valid_to_istioctl_validate(stack_name: str, tmp_path: Pat
     files = []
     for mode in MODES:
         path = tmp_path / f"{stack_name}-{mode}.yaml"
-        path.write_text(yaml.safe_dump_all(list(rendered(stack_name, mode).manifests)))
+        manifests = list(rendered(stack_name, mode).manifests)
+        path.write_text(yaml.dump_all(manifests, Dumper=yaml.CSafeDumper))
         files += ["-f", str(path)]
     result = istioctl(minor_of(rendered(stack_name, MODES[0])), "validate", *files)
     assert result.code == 0, result.output
@@ -119,7 +121,9 @@ def test_every_object_of_every_mode_passes_a_strict_server_side_dry_run(stack: S
     objects = [*stack.chart_objects, *stack.pods]
     for mode in MODES:
         objects += rendered(stack.name, mode).manifests
-    assert dry_run_refusals(stack.api, objects) == []
+    # Most objects are the same in every mode: each distinct one is sent once.
+    distinct = {json.dumps(o, sort_keys=True): o for o in objects}
+    assert dry_run_refusals(stack.api, list(distinct.values())) == []
 
 
 def test_strict_field_validation_refuses_what_the_schemas_do_not_declare(stack: Stack) -> None:
