@@ -118,6 +118,33 @@ def program_seconds(services: int) -> tuple[float, int]:
     return seconds, len(run.resources)
 
 
+def base_render_seconds() -> tuple[float, float]:
+    """Seconds to render a promotion's base, a commit the checkout differs from only in the
+    stack file (in this process), and the same commit with an untracked file beside it (in
+    a copy of the commit, by a Python of its own); medians of RUNS."""
+    from bookinfo_mesh.rendering import render_at
+
+    with tempfile.TemporaryDirectory() as scratch:
+        clone = Path(scratch) / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        stack_file = clone / "Pulumi.dev.yaml"
+        stack_file.write_text(stack_file.read_text().replace("mode: all-v1", "mode: v3"))
+        commit = subprocess.run(
+            ["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        timed = {}
+        for case in ("in-process", "copy"):
+            if case == "copy":
+                (clone / "untracked.txt").write_text("a file git does not know\n")
+            times = []
+            for _ in range(RUNS):
+                start = time.perf_counter()
+                render_at(commit, "dev", {}, clone)
+                times.append(time.perf_counter() - start)
+            timed[case] = statistics.median(times)
+    return timed["in-process"], timed["copy"]
+
+
 def _seconds(args: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
@@ -183,6 +210,10 @@ def main() -> None:
         f"{program_s:.2f} s",
         "",
     )
+    here_s, copy_s = base_render_seconds()
+    table.add_row("render a promotion's base (diff --base), in-process", f"{here_s:.2f} s", "")
+    table.add_row("the same commit rendered in a copy of its own", f"{copy_s:.2f} s", "")
+    table.add_row("copy / in-process", f"{copy_s / here_s:.1f}", "")
     Console().print(table)
 
 
