@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -197,17 +198,21 @@ def _git(root: Path, *argv: str) -> str:
     return done.stdout
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+def make_project(folder: Path) -> Path:
     """The project's Pulumi.yaml and dev stack file in a git repository of their own."""
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "config", "user.name", "ladder")
-    _git(tmp_path, "config", "user.email", "ladder@example.com")
-    _git(tmp_path, "add", "-A")
-    _git(tmp_path, "commit", "-qm", "the project as it is")
-    return tmp_path
+        shutil.copy(ROOT / name, folder / name)
+    _git(folder, "init", "-q")
+    _git(folder, "config", "user.name", "ladder")
+    _git(folder, "config", "user.email", "ladder@example.com")
+    _git(folder, "add", "-A")
+    _git(folder, "commit", "-qm", "the project as it is")
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path)
 
 
 def routed_shares(root: Path, service: str = "reviews") -> dict[str, float]:
@@ -246,10 +251,60 @@ def commits(root: Path) -> list[str]:
     return _git(root, "log", "--format=%s").splitlines()
 
 
-def test_a_failing_canary_is_rolled_back_and_applied(mesh: Mesh, project: Path) -> None:
-    before = (project / "Pulumi.dev.yaml").read_bytes()
-    plan = LadderPlan((10, 25, 50, 100), WAIT_S, retries=0, retry_wait_s=1)
-    result, said = climb(mesh, project, ladder_target("bad"), plan)
+# Reviews ruled by `routes` in the "routed" ladder: jason to v2, everyone else to v1.
+ROUTES = {
+    "reviews": {
+        "http": [
+            {"match": [{"headers": {"end-user": {"exact": "jason"}}}],
+             "route": [{"destination": {"subset": "v2"}}]},
+            {"route": [{"destination": {"subset": "v1"}}]},
+        ]
+    }
+}  # fmt: skip
+# Each ladder's namespace (a mesh of its own in the double) and plan.
+LADDERS = {
+    "bad": LadderPlan((10, 25, 50, 100), WAIT_S, retries=0, retry_wait_s=1),
+    "good": LadderPlan((50, 100), WAIT_S, retries=0, retry_wait_s=1),
+    "routed": LadderPlan((50, 100), WAIT_S, retries=0, retry_wait_s=1),
+    "quiet": LadderPlan((10, 100), WAIT_S, retries=1, retry_wait_s=0.5),
+}
+
+
+class Climbed(NamedTuple):
+    project: Path
+    before: bytes  # the stack file as the ladder found it
+    result: Any
+    said: list[str]
+
+
+def _climb_ladder(mesh: Mesh, folder: Path, namespace: str) -> Climbed:
+    project = make_project(folder)
+    path = project / "Pulumi.dev.yaml"
+    if namespace == "routed":
+        path.write_text(path.read_text() + f"  bookinfo-mesh:routes: {json.dumps(ROUTES)}\n")
+    before = path.read_bytes()
+    result, said = climb(mesh, project, ladder_target(namespace), LADDERS[namespace])
+    return Climbed(project, before, result, said)
+
+
+@pytest.fixture(scope="module")
+def climbed(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Climbed]]:
+    """The four ladders climbed side by side, each in its own namespace and git copy, so
+    their waits for Prometheus's windows overlap; the tests read what each one did."""
+    with ThreadPoolExecutor(len(LADDERS), thread_name_prefix="ladder") as pool:
+        running = {
+            namespace: pool.submit(
+                _climb_ladder, mesh, tmp_path_factory.mktemp(namespace), namespace
+            )
+            for namespace in LADDERS
+        }
+        yield {namespace: future.result() for namespace, future in running.items()}
+
+
+def test_a_failing_canary_is_rolled_back_and_applied(
+    mesh: Mesh, climbed: dict[str, Climbed]
+) -> None:
+    project, before, result, said = climbed["bad"]
     assert result.outcome is Outcome.ROLLED_BACK, said
     assert [s.percent for s in result.steps] == [10], said
     assert result.steps[0].verdict is Verdict.FAIL
@@ -265,9 +320,8 @@ def test_a_failing_canary_is_rolled_back_and_applied(mesh: Mesh, project: Path) 
     assert "success rate fails" in summary, summary
 
 
-def test_a_healthy_canary_is_promoted_step_by_step(mesh: Mesh, project: Path) -> None:
-    plan = LadderPlan((50, 100), WAIT_S, retries=0, retry_wait_s=1)
-    result, said = climb(mesh, project, ladder_target("good"), plan)
+def test_a_healthy_canary_is_promoted_step_by_step(climbed: dict[str, Climbed]) -> None:
+    project, _, result, said = climbed["good"]
     assert result.outcome is Outcome.PROMOTED, said
     assert [s.verdict for s in result.steps] == [Verdict.PASS, None], said
     assert routed_shares(project) == {"v3": 1.0}
@@ -280,28 +334,19 @@ def test_a_healthy_canary_is_promoted_step_by_step(mesh: Mesh, project: Path) ->
     ), "Bookinfo's reviews steps by splitWeights, as promote --weights does"
 
 
-def test_a_service_the_routes_key_rules_steps_its_catch_all_rule(mesh: Mesh, project: Path) -> None:
+def test_a_service_the_routes_key_rules_steps_its_catch_all_rule(
+    climbed: dict[str, Climbed],
+) -> None:
     """Reviews ruled by `routes` (jason to v2, everyone else to v1): the steps go into that
     key's catch-all rule, as promote --service writes them, and jason's rule stays."""
+    project, _, result, said = climbed["routed"]
     path = project / "Pulumi.dev.yaml"
-    routes = {
-        "reviews": {
-            "http": [
-                {"match": [{"headers": {"end-user": {"exact": "jason"}}}],
-                 "route": [{"destination": {"subset": "v2"}}]},
-                {"route": [{"destination": {"subset": "v1"}}]},
-            ]
-        }
-    }  # fmt: skip
-    path.write_text(path.read_text() + f"  bookinfo-mesh:routes: {json.dumps(routes)}\n")
-    plan = LadderPlan((50, 100), WAIT_S, retries=0, retry_wait_s=1)
-    result, said = climb(mesh, project, ladder_target("routed"), plan)
     assert result.outcome is Outcome.PROMOTED, said
     assert routed_shares(project) == {"v3": 1.0}
     values = project_values(read_stack_text(path), path.name)
     stepped = json.loads(values["routes"])["reviews"]["http"]
     jason, everyone = stepped
-    assert jason["match"] == routes["reviews"]["http"][0]["match"], stepped
+    assert jason["match"] == ROUTES["reviews"]["http"][0]["match"], stepped
     assert [r["destination"]["subset"] for r in jason["route"]] == ["v2"], stepped
     assert [(r["destination"]["subset"], r.get("weight", 100)) for r in everyone["route"]] == [
         ("v3", 100)
@@ -309,9 +354,8 @@ def test_a_service_the_routes_key_rules_steps_its_catch_all_rule(mesh: Mesh, pro
     assert "splitWeights" not in values, values
 
 
-def test_too_little_traffic_holds_after_its_retries(mesh: Mesh, project: Path) -> None:
-    plan = LadderPlan((10, 100), WAIT_S, retries=1, retry_wait_s=0.5)
-    result, said = climb(mesh, project, ladder_target("quiet"), plan)
+def test_too_little_traffic_holds_after_its_retries(climbed: dict[str, Climbed]) -> None:
+    project, _, result, said = climbed["quiet"]
     assert result.outcome is Outcome.HELD, said
     assert [len(s.reports) for s in result.steps] == [2], "not asked twice"
     assert routed_shares(project) == {"v1": 0.9, "v3": 0.1}, "held means: left where it was"
