@@ -41,7 +41,7 @@ from bookinfo_mesh.cli import main as cli
 from bookinfo_mesh.diff import diff_rendered
 from bookinfo_mesh.engine import ProgramRun, RegisteredResource, mock_id, run_program
 from bookinfo_mesh.mermaid import traffic_flowchart
-from bookinfo_mesh.promotion import istio_values
+from bookinfo_mesh.promotion import istio_values, plan_promotion
 from bookinfo_mesh.render import Rendered, render_run
 from bookinfo_mesh.report import print_diff
 from bookinfo_mesh.stack_files import stack_config
@@ -191,7 +191,9 @@ def ladder_pull_request() -> tuple[str, str]:
     prints on a dev stack in user-v2, and the comment `pr-comment` writes for that commit."""
     with tempfile.TemporaryDirectory() as folder:
         project = Project(Path(folder))
-        project.tool("promote", "--stack", "dev", "--to", "user-v2")
+        # The starting point, written as promote writes it: only the step shown runs the tool.
+        start = plan_promotion("dev", "user-v2", None, project.root)
+        start.path.write_text(start.new_text)
         project.commit("dev: user-v2")
         promoted = project.tool("promote", "--stack", "dev", "--weights", "v1=90,v3=10")
         project.commit("dev: reviews v1 90 %, v3 10 %")
