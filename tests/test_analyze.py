@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from bookinfo_mesh.stack_files import project_values, read_stack_text, stack_con
 from stacks.project import ROOT
 from tests.metrics_double import MeshTraffic, Service, Version, serve
 from tests.prometheus_server import prometheus, wait_for_scrapes
+from tests.repos import git, one_commit_repository
 
 WINDOW = "2s"
 WAIT_S = 2.5  # the window, and a scrape for it to start after the step
@@ -192,22 +192,11 @@ def test_bad_input_is_one_line_before_any_query(
 # --- ladders ----------------------------------------------------------------------------------
 
 
-def _git(root: Path, *argv: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *argv], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def make_project(folder: Path) -> Path:
     """The project's Pulumi.yaml and dev stack file in a git repository of their own."""
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(ROOT / name, folder / name)
-    _git(folder, "init", "-q")
-    _git(folder, "config", "user.name", "ladder")
-    _git(folder, "config", "user.email", "ladder@example.com")
-    _git(folder, "add", "-A")
-    _git(folder, "commit", "-qm", "the project as it is")
-    return folder
+    return one_commit_repository(folder, "ladder", "the project as it is")
 
 
 @pytest.fixture
@@ -248,7 +237,7 @@ def ladder_target(namespace: str, service: str = "reviews") -> Target:
 
 
 def commits(root: Path) -> list[str]:
-    return _git(root, "log", "--format=%s").splitlines()
+    return git(root, "log", "--format=%s").splitlines()
 
 
 # Reviews ruled by `routes` in the "routed" ladder: jason to v2, everyone else to v1.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,10 @@ from bookinfo_mesh.cli import main
 from bookinfo_mesh.errors import EXIT_BAD_INPUT, EXIT_OK
 from bookinfo_mesh.stack_files import project_values
 from stacks.project import ROOT
+from tests.repos import git, one_commit_repository
 
 SHOP = ROOT / "examples" / "shop"
 WEB_CANARY = "v1 90 %, v2 10 %"
-
-
-def _git(root: Path, *argv: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *argv], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture
@@ -30,12 +24,7 @@ def shop_repo(tmp_path: Path) -> Path:
     """The shop's folder as a repository of its own, one commit deep."""
     repo = tmp_path / "shop"
     shutil.copytree(SHOP, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    _git(repo, "init", "-q")
-    _git(repo, "config", "user.name", "shop")
-    _git(repo, "config", "user.email", "shop@example.com")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "the shop as it is")
-    return repo
+    return one_commit_repository(repo, "shop", "the shop as it is")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -93,7 +82,7 @@ def test_promote_steps_one_service_then_diff_and_pr_comment_show_it(
     assert kept == before.splitlines(), "promote changed lines it was not asked to"
     routes = json.loads(project_values(after, stack_file.name, "shop")["routes"])
     assert [d["weight"] for d in routes["web"]["http"][0]["route"]] == [50, 50]
-    _git(shop_repo, "commit", "-qam", "web: v2 at 50 %")
+    git(shop_repo, "commit", "-qam", "web: v2 at 50 %")
 
     code, out, err = run(["diff", "--project", str(shop_repo), "--base", "HEAD~1"], capsys)
     assert code == EXIT_OK, err
