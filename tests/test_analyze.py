@@ -14,7 +14,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -277,9 +277,12 @@ def _climb_ladder(mesh: Mesh, folder: Path, namespace: str) -> Climbed:
 
 
 @pytest.fixture(scope="module")
-def climbed(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Climbed]]:
+def climbed(
+    mesh: Mesh, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Climbed]]]:
     """The four ladders climbed side by side, each in its own namespace and git copy, so
-    their waits for Prometheus's windows overlap; the tests read what each one did."""
+    their waits for Prometheus's windows overlap; each test reads what its own one did (and
+    fails alone if that one failed)."""
     with ThreadPoolExecutor(len(LADDERS), thread_name_prefix="ladder") as pool:
         running = {
             namespace: pool.submit(
@@ -287,13 +290,13 @@ def climbed(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             )
             for namespace in LADDERS
         }
-        yield {namespace: future.result() for namespace, future in running.items()}
+        yield running
 
 
 def test_a_failing_canary_is_rolled_back_and_applied(
-    mesh: Mesh, climbed: dict[str, Climbed]
+    mesh: Mesh, climbed: dict[str, Future[Climbed]]
 ) -> None:
-    project, before, result, said = climbed["bad"]
+    project, before, result, said = climbed["bad"].result()
     assert result.outcome is Outcome.ROLLED_BACK, said
     assert [s.percent for s in result.steps] == [10], said
     assert result.steps[0].verdict is Verdict.FAIL
@@ -309,8 +312,8 @@ def test_a_failing_canary_is_rolled_back_and_applied(
     assert "success rate fails" in summary, summary
 
 
-def test_a_healthy_canary_is_promoted_step_by_step(climbed: dict[str, Climbed]) -> None:
-    project, _, result, said = climbed["good"]
+def test_a_healthy_canary_is_promoted_step_by_step(climbed: dict[str, Future[Climbed]]) -> None:
+    project, _, result, said = climbed["good"].result()
     assert result.outcome is Outcome.PROMOTED, said
     assert [s.verdict for s in result.steps] == [Verdict.PASS, None], said
     assert routed_shares(project) == {"v3": 1.0}
@@ -324,11 +327,11 @@ def test_a_healthy_canary_is_promoted_step_by_step(climbed: dict[str, Climbed]) 
 
 
 def test_a_service_the_routes_key_rules_steps_its_catch_all_rule(
-    climbed: dict[str, Climbed],
+    climbed: dict[str, Future[Climbed]],
 ) -> None:
     """Reviews ruled by `routes` (jason to v2, everyone else to v1): the steps go into that
     key's catch-all rule, as promote --service writes them, and jason's rule stays."""
-    project, _, result, said = climbed["routed"]
+    project, _, result, said = climbed["routed"].result()
     path = project / "Pulumi.dev.yaml"
     assert result.outcome is Outcome.PROMOTED, said
     assert routed_shares(project) == {"v3": 1.0}
@@ -343,8 +346,8 @@ def test_a_service_the_routes_key_rules_steps_its_catch_all_rule(
     assert "splitWeights" not in values, values
 
 
-def test_too_little_traffic_holds_after_its_retries(climbed: dict[str, Climbed]) -> None:
-    project, _, result, said = climbed["quiet"]
+def test_too_little_traffic_holds_after_its_retries(climbed: dict[str, Future[Climbed]]) -> None:
+    project, _, result, said = climbed["quiet"].result()
     assert result.outcome is Outcome.HELD, said
     assert [len(s.reports) for s in result.steps] == [2], "not asked twice"
     assert routed_shares(project) == {"v1": 0.9, "v3": 0.1}, "held means: left where it was"
