@@ -269,13 +269,21 @@ def run_program(
     """Run the __main__.py of the project at `root` (this one by default) for `stack`, with
     its config as `pulumi up` would see it (from `stack_text` instead of the stack file if
     given: a candidate edit), under mocks."""
-    folder = root or PROJECT_ROOT
     if stack_text is None:
         config, secret_keys = load_engine_config(stack, overrides, root)
     else:
         config, secret_keys = engine_config(
             stack_text, stack_file(stack, root).name, overrides, root
         )
+    return run_project(root or PROJECT_ROOT, stack, config, tuple(secret_keys))
+
+
+def run_project(
+    folder: Path, stack: str, config: Mapping[str, str], secret_keys: tuple[str, ...]
+) -> ProgramRun:
+    """Run the __main__.py of the project in `folder` for `stack` under mocks, with the
+    engine config `config` (every key qualified, as `pulumi up` hands it over): the run
+    depends on nothing else."""
     return run_under_mocks(
         lambda: _run_main(folder), stack, config, secret_keys, project_name(folder)
     )

@@ -1,16 +1,75 @@
-"""Program runs shared by a whole test session: each stack and config is run once per worker.
+"""Program runs shared by a whole test session: each project, stack and config runs once per
+worker.
 
-For tests that only read a run. A test that patches the program, its components or the mocks
-calls bookinfo_mesh.engine.run_program itself, so nothing it sees is cached.
+A run depends only on the project's __main__.py, the stack and its engine config (what
+`bookinfo_mesh.engine.run_project` takes), so every test that reads a run, or runs a command
+that renders, shares the one run of its inputs. A test that patches code or the mocks
+(it uses `monkeypatch`) or is about running itself (marked `fresh_program_runs`) runs every
+program afresh, and mutation runs never share: each mutant must run its own code.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 
+import pytest
+
+from bookinfo_mesh import engine
 from bookinfo_mesh.engine import ProgramRun, run_program
 from bookinfo_mesh.render import Rendered, render_run
+
+FRESH_MARKER = "fresh_program_runs"
+_RunKey = tuple[str, str, str, tuple[tuple[str, str], ...], tuple[str, ...]]
+_runs: dict[_RunKey, ProgramRun] = {}
+_sharing = False
+_run_project = engine.run_project
+
+
+def _shared_run_project(
+    folder: Path, stack: str, config: Mapping[str, str], secret_keys: tuple[str, ...]
+) -> ProgramRun:
+    """engine.run_project, answered from an earlier run of the same inputs where the
+    running test may share one. A copy: no test can change what another one reads."""
+    if not _sharing:
+        return _run_project(folder, stack, config, secret_keys)
+    program = (folder / "__main__.py").read_bytes()
+    key = (
+        str(folder.resolve()),
+        hashlib.sha256(program).hexdigest(),
+        stack,
+        tuple(sorted(config.items())),
+        tuple(secret_keys),
+    )
+    if key not in _runs:
+        _runs[key] = _run_project(folder, stack, config, secret_keys)
+    run = _runs[key]
+    return dataclasses.replace(
+        run,
+        config=dict(run.config),
+        resources=copy.deepcopy(run.resources),
+        outputs=copy.deepcopy(run.outputs),
+    )
+
+
+def share_runs_in(item: pytest.Item) -> None:
+    """Let the test `item` share runs, unless it patches or is about running itself."""
+    global _sharing
+    _sharing = "monkeypatch" not in item.fixturenames and not item.get_closest_marker(FRESH_MARKER)
+
+
+def stop_sharing() -> None:
+    global _sharing
+    _sharing = False
+
+
+def install() -> None:
+    """Route the engine's project runs through the shared ones."""
+    engine.run_project = _shared_run_project
 
 
 @cache

@@ -421,6 +421,7 @@ def test_only_a_production_stack_marks_its_faults_as_deliberate(stack: str, mark
     assert marks == dict.fromkeys(("details", "productpage", "ratings", "reviews"), expected)
 
 
+@pytest.mark.fresh_program_runs  # the child must run the program itself
 def test_a_forked_child_of_a_process_that_ran_the_program_runs_it_too() -> None:
     """Mutation testing forks a worker per mutant from a process that has run programs.
 

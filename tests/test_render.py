@@ -134,6 +134,7 @@ def test_manifests_come_in_an_order_kubectl_apply_accepts(renders: dict[str, Ren
             applied.add((obj["kind"], obj["metadata"]["name"]))
 
 
+@pytest.mark.fresh_program_runs  # two runs of the same input, each its own
 def test_render_is_byte_identical_for_the_same_input(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
