@@ -16,9 +16,7 @@ attempt), and reporter="source" as the caller's counts after its retries, which 
 
 from __future__ import annotations
 
-import bisect
 import math
-import random
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -26,11 +24,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
+
 # Istio's default buckets for istio_request_duration_milliseconds (proxy's stats config).
 BUCKETS_MS: tuple[float, ...] = (
     0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
     600000, 1800000, 3600000,
 )  # fmt: skip
+_BOUNDS = np.array(BUCKETS_MS)
 METRICS_PATH = "/stats/prometheus"
 
 
@@ -74,7 +75,7 @@ class MeshTraffic:
     def __init__(self, services: list[Service], start: float, seed: int = 0) -> None:
         self.services = {s.host: s for s in services}
         self.now = start
-        self._random = random.Random(seed)
+        self._random = np.random.default_rng(seed)
         self._carry = dict.fromkeys(self.services, 0.0)
         self._counters: dict[tuple[str, str], _Counters] = {
             (s.host, v): _Counters() for s in services for v in s.versions
@@ -100,22 +101,28 @@ class MeshTraffic:
                 self._draw(service, count)
 
     def _draw(self, service: Service, count: int) -> None:
+        """`count` requests to `service`, each to a version by share, with its own latency
+        and chance of an error: drawn a version at a time, thousands a scrape."""
         names = [v for v, t in service.versions.items() if t.share > 0]
         if not names or count == 0:
             return
-        weights = [service.versions[v].share for v in names]
-        for version in self._random.choices(names, weights, k=count):
+        shares = np.array([service.versions[v].share for v in names])
+        served_by = self._random.multinomial(count, shares / shares.sum())
+        for version, served in zip(names, served_by, strict=True):
+            if served == 0:
+                continue
             traffic, counters = service.versions[version], self._counters[service.host, version]
-            latency = self._random.lognormvariate(math.log(traffic.median_ms), traffic.sigma)
-            if self._random.random() < traffic.error_rate:
-                counters.errors += 1
-            else:
-                counters.ok += 1
-            counters.count += 1
-            counters.total_ms += latency
-            first = bisect.bisect_left(BUCKETS_MS, latency)
-            for index in range(first, len(BUCKETS_MS)):
-                counters.buckets[index] += 1
+            latencies = self._random.lognormal(math.log(traffic.median_ms), traffic.sigma, served)
+            errors = int(self._random.binomial(served, traffic.error_rate))
+            counters.errors += errors
+            counters.ok += int(served) - errors
+            counters.count += int(served)
+            counters.total_ms += float(latencies.sum())
+            # A request counts in every bucket whose bound it is at or under (le).
+            first = np.searchsorted(_BOUNDS, latencies, side="left")
+            at_or_under = np.cumsum(np.bincount(first, minlength=len(BUCKETS_MS) + 1))
+            for index, requests in enumerate(at_or_under[: len(BUCKETS_MS)]):
+                counters.buckets[index] += int(requests)
 
     def samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
         """(metric name, labels, value) of every series, as the sidecars expose them."""
