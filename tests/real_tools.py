@@ -201,7 +201,12 @@ def running_apiserver(folder: Path) -> Iterator[ApiServer]:
     kubeconfig = folder / "kubeconfig"
     log = folder / "apiserver.log"
     process = subprocess.Popen(
-        [str(tool("apiserver")), "-kubeconfig", str(kubeconfig), "-log-file", str(log)],
+        [
+            str(tool("apiserver")), "-kubeconfig", str(kubeconfig), "-log-file", str(log), "--",
+            # One client and no controllers: reads go straight to etcd, and no request waits
+            # in a priority queue. Each made start-up cheaper (3.7 CPU-s to 2.8 together).
+            "--watch-cache=false", "--enable-priority-and-fairness=false",
+        ],  # fmt: skip
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
