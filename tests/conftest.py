@@ -46,12 +46,9 @@ def _exec_main(folder: Path) -> None:
     exec(code, {"__name__": "__main__", "__file__": str(program), "__builtins__": __builtins__})
 
 
-# mutmut sets MUTANT_UNDER_TEST in every run it makes of the suite. Its forked workers would
-# inherit the shared runs of the code before the mutation.
+# mutmut sets MUTANT_UNDER_TEST in every run it makes of the suite.
 if "MUTANT_UNDER_TEST" in os.environ:
     engine._run_main = _exec_main
-else:
-    programs.install()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,6 +56,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{programs.FRESH_MARKER}: the test is about running programs; it shares no run",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_program_runs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test's project runs go through tests/programs.py, except in mutation runs: mutmut
+    forks its workers from one process, which would hand them runs of the code unmutated."""
+    if "MUTANT_UNDER_TEST" in os.environ:
+        return
+    # A worker's base folder is popen-gwN inside the session's; without xdist, the session's.
+    base = tmp_path_factory.getbasetemp()
+    programs.install(base.parent if "PYTEST_XDIST_WORKER" in os.environ else base)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,11 +1,12 @@
-"""Program runs shared by a whole test session: each project, stack and config runs once per
-worker.
+"""Program runs shared by a whole test session: each project, stack and config runs once.
 
 A run depends only on the project's __main__.py, the stack and its engine config (what
 `bookinfo_mesh.engine.run_project` takes), so every test that reads a run, or runs a command
-that renders, shares the one run of its inputs. A test that patches code or the mocks
-(it uses `monkeypatch`) or is about running itself (marked `fresh_program_runs`) runs every
-program afresh, and mutation runs never share: each mutant must run its own code.
+that renders, shares the one run of its inputs: from memory in its worker, and from the
+session's folder when another worker ran it first (a failed run stays in its worker). A test
+that patches code or the mocks (it uses `monkeypatch`) or is about running itself (marked
+`fresh_program_runs`) runs every program afresh, and mutation runs never share: each mutant
+must run its own code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import pickle
+import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -28,6 +31,7 @@ _RunKey = tuple[str, str, str, tuple[tuple[str, str], ...], tuple[str, ...]]
 _runs: dict[_RunKey, ProgramRun] = {}
 _sharing = False
 _run_project = engine.run_project
+_folder: Path | None = None  # where the session's workers leave their runs for each other
 
 
 def _shared_run_project(
@@ -46,7 +50,8 @@ def _shared_run_project(
         tuple(secret_keys),
     )
     if key not in _runs:
-        _runs[key] = _run_project(folder, stack, config, secret_keys)
+        _runs[key] = _from_other_workers(key) or _run_project(folder, stack, config, secret_keys)
+        _leave_for_other_workers(key, _runs[key])
     run = _runs[key]
     return dataclasses.replace(
         run,
@@ -54,6 +59,30 @@ def _shared_run_project(
         resources=copy.deepcopy(run.resources),
         outputs=copy.deepcopy(run.outputs),
     )
+
+
+def _path_of(key: _RunKey) -> Path | None:
+    if _folder is None:
+        return None
+    return _folder / f"{hashlib.sha256(repr(key).encode()).hexdigest()}.pickle"
+
+
+def _from_other_workers(key: _RunKey) -> ProgramRun | None:
+    path = _path_of(key)
+    if path is None or not path.exists():
+        return None
+    run: ProgramRun = pickle.loads(path.read_bytes())
+    return run
+
+
+def _leave_for_other_workers(key: _RunKey, run: ProgramRun) -> None:
+    """Written whole (a rename) or not at all, so a reader never sees half a run."""
+    path = _path_of(key)
+    if path is None or run.error is not None or path.exists():
+        return
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as partial:
+        pickle.dump(run, partial)
+    Path(partial.name).replace(path)
 
 
 def share_runs_in(item: pytest.Item) -> None:
@@ -67,8 +96,12 @@ def stop_sharing() -> None:
     _sharing = False
 
 
-def install() -> None:
-    """Route the engine's project runs through the shared ones."""
+def install(session_folder: Path) -> None:
+    """Route the engine's project runs through the shared ones, kept for the session's
+    other workers in `session_folder`."""
+    global _folder
+    _folder = session_folder / "program-runs"
+    _folder.mkdir(exist_ok=True)
     engine.run_project = _shared_run_project
 
 

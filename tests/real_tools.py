@@ -195,18 +195,19 @@ class ApiServer:
         pytest.fail(f"CRDs never established: {sorted(pending)}")
 
 
+# One client and no controllers: reads go straight to etcd, and no request waits in a priority
+# queue. Together they made start-up cheaper (3.7 CPU-s to 2.8).
+APISERVER_FLAGS = ("--watch-cache=false", "--enable-priority-and-fairness=false")
+
+
 @contextmanager
 def running_apiserver(folder: Path) -> Iterator[ApiServer]:
     """The harness started on loopback; stopped (stdin closed) afterwards."""
     kubeconfig = folder / "kubeconfig"
     log = folder / "apiserver.log"
+    harness = [str(tool("apiserver")), "-kubeconfig", str(kubeconfig), "-log-file", str(log)]
     process = subprocess.Popen(
-        [
-            str(tool("apiserver")), "-kubeconfig", str(kubeconfig), "-log-file", str(log), "--",
-            # One client and no controllers: reads go straight to etcd, and no request waits
-            # in a priority queue. Each made start-up cheaper (3.7 CPU-s to 2.8 together).
-            "--watch-cache=false", "--enable-priority-and-fairness=false",
-        ],  # fmt: skip
+        [*harness, "--", *APISERVER_FLAGS],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

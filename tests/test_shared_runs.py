@@ -35,11 +35,13 @@ def counted_runs() -> list[tuple[Path, str]]:
 
 
 @pytest.fixture
-def restore_runs() -> Iterator[None]:
-    """The real runner and the runs shared so far, as they were before the test."""
-    real, runs = programs._run_project, dict(programs._runs)
+def restore_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The real runner and the runs shared so far as they were before the test, which shares
+    through a folder of its own."""
+    real, runs, folder = programs._run_project, dict(programs._runs), programs._folder
+    programs._folder = tmp_path_factory.mktemp("program-runs")
     yield
-    programs._run_project = real
+    programs._run_project, programs._folder = real, folder
     programs._runs.clear()
     programs._runs.update(runs)
 
@@ -82,3 +84,13 @@ def test_a_test_marked_fresh_shares_nothing(restore_runs) -> None:
     engine.run_project(*dev_inputs())
     engine.run_project(*dev_inputs())
     assert len(calls) == 2
+
+
+def test_a_run_another_worker_left_is_read_back_whole(restore_runs) -> None:
+    programs._runs.clear()
+    calls = counted_runs()
+    first = engine.run_project(*dev_inputs())
+    programs._runs.clear()  # as a worker that never ran it sees the session
+    second = engine.run_project(*dev_inputs())
+    assert len(calls) == 1
+    assert second == first
