@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -152,7 +151,7 @@ def commit_all(repo: Path, message: str) -> str:
 
 
 def test_diff_between_two_commits_names_exactly_what_the_second_changed(tmp_path: Path) -> None:
-    """Two real commits of the project: the second sets the dev stack's mode to v3."""
+    """Two real commits of a copy of the project: the second sets the dev stack's mode to v3."""
     tracked = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split("\0")
@@ -168,29 +167,11 @@ def test_diff_between_two_commits_names_exactly_what_the_second_changed(tmp_path
     stack_file.write_text(text.replace("bookinfo-mesh:mode: all-v1", "bookinfo-mesh:mode: v3"))
     head = commit_all(repo, "reviews v3 for everyone")
 
-    # Run as that copy's own command: refs name commits of the project the command is part of.
+    # Refs name commits of the project's repository, whatever folder the command runs in.
+    # (The copy's own command, run in the copy, is the PR-comment sample of docs/ci.md.)
     comment = tmp_path / "comment.md"
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bookinfo_mesh",
-            "diff",
-            "--base",
-            base,
-            "--head",
-            head,
-            "--markdown",
-            str(comment),
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    argv = ["diff", "--project", str(repo), "--base", base, "--head", head]
+    assert main([*argv, "--markdown", str(comment)]) == 0
     lines = comment.read_text().splitlines()
     assert lines[0] == "### bookinfo-mesh dev: 0 to create, 1 to update, 0 to replace, 0 to delete"
     assert "| update | traffic-vs-reviews | kubernetes:networking.istio.io/v1:VirtualService |" in (
