@@ -1,8 +1,8 @@
 """Program runs shared by a whole test session: each project, stack and config runs once.
 
-A run depends only on the project's __main__.py, the stack and its engine config (what
-`bookinfo_mesh.engine.run_project` takes), so every test that reads a run, or runs a command
-that renders, shares the one run of its inputs: from memory in its worker, and from the
+A run depends only on the project's __main__.py and name, the stack and its engine config
+(what `bookinfo_mesh.engine.run_project` takes), so every test that reads a run, or runs a
+command that renders, shares the one run of its inputs: from memory in its worker, and from the
 session's folder when another worker ran it first (a failed run stays in its worker). A test
 that patches code or the mocks (it uses `monkeypatch`) or is about running itself (marked
 `fresh_program_runs`) runs every program afresh, and mutation runs never share: each mutant
@@ -25,9 +25,10 @@ import pytest
 from bookinfo_mesh import engine
 from bookinfo_mesh.engine import ProgramRun, run_program
 from bookinfo_mesh.render import Rendered, render_run
+from stacks.project import project_name
 
 FRESH_MARKER = "fresh_program_runs"
-_RunKey = tuple[str, str, str, tuple[tuple[str, str], ...], tuple[str, ...]]
+_RunKey = tuple[str, str, str, str, tuple[tuple[str, str], ...], tuple[str, ...]]
 _runs: dict[_RunKey, ProgramRun] = {}
 _sharing = False
 _run_project = engine.run_project
@@ -45,6 +46,7 @@ def _shared_run_project(
     key = (
         str(folder.resolve()),
         hashlib.sha256(program).hexdigest(),
+        project_name(folder),
         stack,
         tuple(sorted(config.items())),
         tuple(secret_keys),
