@@ -310,31 +310,17 @@ def commit_copy(repo: Path, edit: dict[str, str]) -> tuple[str, str]:
 
 
 def test_a_render_that_fails_at_a_ref_fails_the_diff_with_its_own_code_and_message(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack = (ROOT / "Pulumi.dev.yaml").read_text().replace("mode: all-v1", "mode: nonsense")
     edited, _ = commit_copy(tmp_path / "repo", {"Pulumi.dev.yaml": stack})
     comment = tmp_path / "comment.md"
     comment.write_text("the comment of an earlier run\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bookinfo_mesh",
-            "pr-comment",
-            "--base",
-            edited,
-            "--out",
-            str(comment),
-        ],
-        cwd=tmp_path / "repo",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"error: render at {edited[:12]} failed (exit 2):\n"), done.stderr
-    assert 'bookinfo-mesh:mode = "nonsense": must be one of' in done.stderr, done.stderr
+    argv = ["pr-comment", "--project", str(tmp_path / "repo"), "--base", edited]
+    assert main([*argv, "--out", str(comment)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: render at {edited[:12]} failed (exit 2):\n"), err
+    assert 'bookinfo-mesh:mode = "nonsense": must be one of' in err, err
     assert comment.read_text() == "the comment of an earlier run\n", "a failed run wrote"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["comment.md", "repo"], "a stray file"
 
