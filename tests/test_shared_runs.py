@@ -21,13 +21,14 @@ def dev_inputs(folder: Path = ROOT) -> tuple[Path, str, dict[str, str], tuple[st
     return folder, "dev", config, tuple(secret_keys)
 
 
-def counted_runs() -> list[tuple[Path, str]]:
-    """Swap in a counter of the runs that really happen; undone by restore_runs()."""
-    calls: list[tuple[Path, str]] = []
+def counted_runs() -> list[Path]:
+    """Swap in a record of the runs that really happen (each one's folder); undone by
+    restore_runs()."""
+    calls: list[Path] = []
     real = programs._run_project
 
     def counting(folder: Path, *rest: object) -> ProgramRun:
-        calls.append((folder, str(rest[0])))
+        calls.append(folder)
         return real(folder, *rest)  # type: ignore[arg-type]
 
     programs._run_project = counting  # type: ignore[assignment]
@@ -68,7 +69,7 @@ def test_another_main_py_is_another_run(restore_runs, tmp_path: Path) -> None:
     engine.run_project(*dev_inputs(tmp_path))
     (tmp_path / "__main__.py").write_text((ROOT / "__main__.py").read_text() + "\n# edited\n")
     engine.run_project(*dev_inputs(tmp_path))
-    assert [folder for folder, _ in calls] == [tmp_path, tmp_path]
+    assert calls == [tmp_path, tmp_path]
 
 
 def test_a_test_that_patches_shares_nothing(restore_runs, monkeypatch: pytest.MonkeyPatch) -> None:
