@@ -727,6 +727,13 @@ SAMPLES: Mapping[str, Callable[[], str]] = {
 }
 # Which samples wait on which background job.
 NEEDS_BACKGROUND = {"promote-weights": "ladder-pull-request", "pr-comment": "ladder-pull-request"}
+# Samples that read one costly run between them (a job, or a cached ladder): the suite gives
+# each such set to one worker, which runs it once.
+SHARED_RUNS = {
+    **NEEDS_BACKGROUND,
+    "ladder-rolled-back": "ladder-rolled-back",
+    "ladder-rolled-back-summary": "ladder-rolled-back",
+}
 
 
 def prefetch(texts: Iterable[str]) -> None:

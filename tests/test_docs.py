@@ -41,9 +41,14 @@ BLOCKS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("page", "name", "body"), BLOCKS, ids=[f"{page}:{name}" for page, name, _ in BLOCKS]
-)
+def block_param(page: str, name: str, body: str) -> object:
+    """A block as a test case; blocks that read one run between them go to one worker."""
+    shared = DOCS.SHARED_RUNS.get(name)
+    marks = [pytest.mark.xdist_group(f"docs-{shared}")] if shared else []
+    return pytest.param(page, name, body, id=f"{page}:{name}", marks=marks)
+
+
+@pytest.mark.parametrize(("page", "name", "body"), [block_param(*block) for block in BLOCKS])
 def test_every_sample_is_what_its_command_prints_now(page: str, name: str, body: str) -> None:
     """Each block on its own, so parallel workers share the samples out."""
     assert DOCS.sample_body(name) == body, f"{page} has a stale `{name}` sample: run `make docs`"
