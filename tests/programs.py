@@ -11,12 +11,14 @@ must run its own code.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import hashlib
 import pickle
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -52,7 +54,9 @@ def _shared_run_project(
         tuple(secret_keys),
     )
     if key not in _runs:
-        _runs[key] = _from_other_workers(key) or _run_project(folder, stack, config, secret_keys)
+        _runs[key] = _from_other_workers(key) or _on_a_thread_of_its_own(
+            lambda: _run_project(folder, stack, config, secret_keys)
+        )
         _leave_for_other_workers(key, _runs[key])
     run = _runs[key]
     return dataclasses.replace(
@@ -61,6 +65,34 @@ def _shared_run_project(
         resources=copy.deepcopy(run.resources),
         outputs=copy.deepcopy(run.outputs),
     )
+
+
+def _on_a_thread_of_its_own(run: Callable[[], ProgramRun]) -> ProgramRun:
+    """`run()` on a new thread with an event loop of its own, closed afterwards.
+
+    The SDK records where each resource is declared by walking the whole stack, the test's
+    pytest and xdist frames too. A new thread's stack starts at the run.
+    """
+    finished: list[ProgramRun] = []
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            finished.append(run())
+        except BaseException as error:  # noqa: BLE001 raised again on the caller's thread
+            raised.append(error)
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    thread = threading.Thread(target=target, name="program-run")
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
+    return finished[0]
 
 
 def _path_of(key: _RunKey) -> Path | None:
