@@ -1,19 +1,27 @@
 """Test-wide settings: hypothesis runs the same examples everywhere, program runs are shared
-(tests/programs.py); mutation runs' needs."""
+(tests/programs.py), one cluster per stack; mutation runs' needs.
+
+The SDKs and the Kubernetes client are imported where a hook or fixture first needs them,
+never here: xdist's controller loads this file before it starts the workers, and needs none.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
-from bookinfo_mesh import engine
-from tests import programs
-from tests.mesh_cluster import stack  # noqa: F401 (a session fixture: one cluster per stack)
+from tests.cluster_stacks import STACKS
+
+if TYPE_CHECKING:
+    from tests.mesh_cluster import Stack
+
 
 # A per-example deadline would make timing, not behaviour, fail a test; a fixed seed makes
 # a failure reproduce on every run.
@@ -46,16 +54,12 @@ def _exec_main(folder: Path) -> None:
     exec(code, {"__name__": "__main__", "__file__": str(program), "__builtins__": __builtins__})
 
 
-# mutmut sets MUTANT_UNDER_TEST in every run it makes of the suite.
-if "MUTANT_UNDER_TEST" in os.environ:
-    engine._run_main = _exec_main
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{programs.FRESH_MARKER}: the test is about running programs; it shares no run",
-    )
+    # mutmut sets MUTANT_UNDER_TEST in every run it makes of the suite.
+    if "MUTANT_UNDER_TEST" in os.environ:
+        from bookinfo_mesh import engine
+
+        engine._run_main = _exec_main
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,6 +68,8 @@ def shared_program_runs(tmp_path_factory: pytest.TempPathFactory) -> None:
     forks its workers from one process, which would hand them runs of the code unmutated."""
     if "MUTANT_UNDER_TEST" in os.environ:
         return
+    from tests import programs
+
     # A worker's base folder is popen-gwN inside the session's; without xdist, the session's.
     base = tmp_path_factory.getbasetemp()
     programs.install(base.parent if "PYTEST_XDIST_WORKER" in os.environ else base)
@@ -79,8 +85,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    from tests import programs
+
     programs.share_runs_in(item)
     try:
         return (yield)
     finally:
         programs.stop_sharing()
+
+
+# Each stack's tests go to one worker, which starts that stack's kube-apiserver once.
+@pytest.fixture(
+    scope="session",
+    params=[pytest.param(s, marks=pytest.mark.xdist_group(f"cluster-{s}")) for s in STACKS],
+)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The stack's first mode installed on a fresh kube-apiserver, with injected pods."""
+    from tests.mesh_cluster import installed_stack
+
+    yield from installed_stack(request.param, tmp_path_factory)

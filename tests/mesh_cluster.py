@@ -1,5 +1,5 @@
 """A stack as a cluster would hold it: the program's objects and its charts, rendered by helm,
-installed on a real kube-apiserver with injected pods (the session fixture `stack`)."""
+installed on a real kube-apiserver with injected pods (`installed_stack`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from tests.real_tools import (
     running_apiserver,
 )
 
-STACKS = ("dev", "prod")
 CLUSTER_SCOPED = {
     "ClusterRole",
     "ClusterRoleBinding",
@@ -197,16 +196,9 @@ def dry_run_refusals(api: ApiServer, objects: list[dict[str, Any]]) -> list[str]
     return refusals
 
 
-# Each stack's tests go to one worker, which starts that stack's kube-apiserver once.
-@pytest.fixture(
-    scope="session",
-    params=[pytest.param(s, marks=pytest.mark.xdist_group(f"cluster-{s}")) for s in STACKS],
-)
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The stack's first mode installed on a fresh kube-apiserver, with injected pods."""
-    name = request.param
+def installed_stack(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack's first mode installed on a fresh kube-apiserver, with injected pods (the
+    session fixture `stack` of tests/conftest.py)."""
     scratch = tmp_path_factory.mktemp(f"cluster-{name}")
     render = rendered(name, MODES[0])
     charts = copy.deepcopy(chart_objects(name))

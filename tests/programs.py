@@ -29,7 +29,7 @@ from bookinfo_mesh.engine import ProgramRun, run_program
 from bookinfo_mesh.render import Rendered, render_run
 from stacks.project import project_name
 
-FRESH_MARKER = "fresh_program_runs"
+FRESH_MARKER = "fresh_program_runs"  # declared in pyproject.toml
 _RunKey = tuple[str, str, str, str, tuple[tuple[str, str], ...], tuple[str, ...]]
 _runs: dict[_RunKey, ProgramRun] = {}
 _sharing = False

@@ -29,9 +29,9 @@ from model.catalogue import (
 from model.control_plane import REVISION_TAG, Revision, revision_tag_manifests
 from model.istio_releases import parse_release
 from stacks.config import ISTIOD_REQUESTS
+from tests.cluster_stacks import STACKS
 from tests.mesh_cluster import (
     MODES,
-    STACKS,
     Stack,
     chart_objects,
     dry_run_refusals,
