@@ -17,8 +17,8 @@ import dataclasses
 import hashlib
 import pickle
 import tempfile
-import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -68,31 +68,23 @@ def _shared_run_project(
 
 
 def _on_a_thread_of_its_own(run: Callable[[], ProgramRun]) -> ProgramRun:
-    """`run()` on a new thread with an event loop of its own, closed afterwards.
+    """`run()` on a new thread, with an event loop of its own.
 
     The SDK records where each resource is declared by walking the whole stack, the test's
     pytest and xdist frames too. A new thread's stack starts at the run.
     """
-    finished: list[ProgramRun] = []
-    raised: list[BaseException] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="program-run") as thread:
+        return thread.submit(_with_a_loop_of_its_own, run).result()
 
-    def target() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            finished.append(run())
-        except BaseException as error:  # noqa: BLE001 raised again on the caller's thread
-            raised.append(error)
-        finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
 
-    thread = threading.Thread(target=target, name="program-run")
-    thread.start()
-    thread.join()
-    if raised:
-        raise raised[0]
-    return finished[0]
+def _with_a_loop_of_its_own(run: Callable[[], ProgramRun]) -> ProgramRun:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return run()
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
 
 
 def _path_of(key: _RunKey) -> Path | None:
