@@ -83,6 +83,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores. A part of the suite waits on servers
+    (Prometheus's first scrapes, the verify doubles' delays, the kube-apiservers), and the
+    extra worker keeps the cores busy meanwhile: 39 s against 45 s on 2 cores."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     from tests import programs
